@@ -1,0 +1,31 @@
+"""Shared pieces of the command line: the store option, console, error reporting."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_STORE = ".tirtasu/tirtasu.duckdb"
+
+StoreOption = typer.Option(
+    None,
+    "--store",
+    help=f"Where data is kept: a DuckDB file path or a postgresql:// URL. "
+    f"Default: $TIRTASU_STORE, else {DEFAULT_STORE}.",
+    show_default=False,
+)
+
+
+def store_url(value: str | None) -> str:
+    return value or os.environ.get("TIRTASU_STORE") or DEFAULT_STORE
+
+
+def fail(message: str, code: int = 1):
+    """Print an error the user can act on and exit (no traceback)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)

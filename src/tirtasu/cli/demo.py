@@ -1,0 +1,5 @@
+"""`tirtasu demo`."""
+
+
+def demo():
+    """Build the pilot utility (under construction)."""

@@ -1,0 +1,5 @@
+"""`tirtasu simulate`."""
+
+
+def simulate():
+    """Simulate field data (under construction)."""

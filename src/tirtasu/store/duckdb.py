@@ -1,0 +1,383 @@
+"""The embedded store: one DuckDB file, no server.
+
+Times are kept as naive ``TIMESTAMP`` holding UTC (DuckDB then needs no time-zone extension);
+they leave this module tz-aware UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from tirtasu.store.base import (
+    BILLING_COLUMNS,
+    CUSTOMER_COLUMNS,
+    DMA_LINK_COLUMNS,
+    DMA_NODE_COLUMNS,
+    Store,
+    WriteResult,
+)
+from tirtasu.store.timeutil import bucket_interval, to_utc_naive
+from tirtasu.telemetry.sensors import SENSOR_COLUMNS, make_registry
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sensors (
+    sensor_id VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    unit VARCHAR,
+    node_id VARCHAR,
+    link_id VARCHAR,
+    dma VARCHAR,
+    description VARCHAR
+);
+-- no primary key on readings: the index would cost more at bulk load than the
+-- anti-join that add_readings does to stay idempotent
+CREATE TABLE IF NOT EXISTS readings (
+    sensor_id VARCHAR NOT NULL,
+    time TIMESTAMP NOT NULL,
+    value DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS imports (
+    imported_at TIMESTAMP NOT NULL,
+    source VARCHAR NOT NULL,
+    checksum VARCHAR,
+    kind VARCHAR,
+    report VARCHAR
+);
+CREATE TABLE IF NOT EXISTS dma_nodes (node_id VARCHAR PRIMARY KEY, dma VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS dma_links (
+    dma VARCHAR NOT NULL, link_id VARCHAR NOT NULL, sign INTEGER NOT NULL,
+    PRIMARY KEY (dma, link_id)
+);
+CREATE TABLE IF NOT EXISTS models (name VARCHAR PRIMARY KEY, inp VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id VARCHAR PRIMARY KEY,
+    node_id VARCHAR,
+    dma VARCHAR,
+    category VARCHAR,
+    metered BOOLEAN
+);
+CREATE TABLE IF NOT EXISTS billing (
+    customer_id VARCHAR NOT NULL,
+    period_start DATE NOT NULL,
+    period_end DATE NOT NULL,
+    billed_m3 DOUBLE NOT NULL,
+    PRIMARY KEY (customer_id, period_start)
+);
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+"""
+
+_AGGREGATES = {
+    "mean": "avg(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "sum": "sum(value)",
+    "first": "arg_min(value, time)",
+    "last": "arg_max(value, time)",
+    "count": "count(value)::DOUBLE",
+}
+
+
+class DuckDBStore(Store):
+    """A :class:`~tirtasu.store.base.Store` in a DuckDB file (``":memory:"`` for a throwaway)."""
+
+    def __init__(self, path: str | os.PathLike = ":memory:", read_only: bool = False):
+        self.path = str(path)
+        self.url = self.path
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            raise RuntimeError(f"cannot open the DuckDB store {self.path}: {exc}") from None
+        self._in_transaction = False
+        if not read_only:
+            self.con.execute(_SCHEMA)
+            if self.meta("schema_version") is None:
+                self.set_meta("schema_version", SCHEMA_VERSION)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        if self._in_transaction:  # nested: the outer block decides
+            yield self
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+
+    def _df(self, sql: str, params=None) -> pd.DataFrame:
+        return self.con.execute(sql, params or []).df()
+
+    # -- sensors -----------------------------------------------------------------------------
+    def upsert_sensors(self, registry: pd.DataFrame) -> int:
+        reg = make_registry(registry)
+        with self.transaction():
+            self.con.register("_new_sensors", reg)
+            try:
+                self.con.execute(
+                    "INSERT OR REPLACE INTO sensors SELECT "
+                    + ", ".join(f"CAST({c} AS VARCHAR)" for c in SENSOR_COLUMNS)
+                    + " FROM _new_sensors"
+                )
+            finally:
+                self.con.unregister("_new_sensors")
+        return len(reg)
+
+    def sensors(self, kind=None, dma=None) -> pd.DataFrame:
+        where, params = _filters(kind=kind, dma=dma)
+        df = self._df(f"SELECT * FROM sensors {where} ORDER BY sensor_id", params)
+        return df.astype(object).where(df.notna(), None)
+
+    # -- readings ----------------------------------------------------------------------------
+    def add_readings(self, readings: pd.DataFrame) -> WriteResult:
+        if len(readings) == 0:
+            return WriteResult()
+        batch = pd.DataFrame(
+            {
+                "sensor_id": readings["sensor_id"],
+                "time": to_utc_naive(readings["time"]),
+                "value": np.asarray(readings["value"], dtype=float),
+            }
+        )
+        if not np.isfinite(batch["value"].to_numpy()).all():
+            raise ValueError("readings must be finite numbers; validate before storing")
+        self.con.register("_batch", batch)
+        try:
+            with self.transaction():
+                unknown = self.con.execute(
+                    "SELECT DISTINCT CAST(b.sensor_id AS VARCHAR) FROM _batch b "
+                    "ANTI JOIN sensors s ON s.sensor_id = CAST(b.sensor_id AS VARCHAR) LIMIT 20"
+                ).fetchall()
+                if unknown:
+                    raise KeyError(
+                        "readings for unregistered sensor(s): " + ", ".join(u[0] for u in unknown)
+                    )
+                # One row per (sensor, time) in the batch; a batch that disagrees with itself
+                # is the caller's to resolve.
+                self.con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _b AS "
+                    "SELECT CAST(sensor_id AS VARCHAR) AS sensor_id, time, any_value(value) AS value, "
+                    "count(DISTINCT value) AS n_values FROM _batch GROUP BY ALL"
+                )
+                clash = self.con.execute("SELECT count(*) FROM _b WHERE n_values > 1").fetchone()[0]
+                if clash:
+                    raise ValueError(f"{clash} (sensor, time) pairs appear with different values in one batch")
+                lo, hi = self.con.execute("SELECT min(time), max(time) FROM _b").fetchone()
+                self.con.execute(
+                    "CREATE OR REPLACE TEMP TABLE _old AS "
+                    "SELECT b.sensor_id, b.time, b.value, r.value AS stored_value FROM _b b "
+                    "JOIN (SELECT * FROM readings WHERE time BETWEEN ? AND ?) r "
+                    "ON r.sensor_id = b.sensor_id AND r.time = b.time",
+                    [lo, hi],
+                )
+                unchanged = self.con.execute(
+                    "SELECT count(*) FROM _old WHERE value = stored_value"
+                ).fetchone()[0]
+                conflicts = self._df(
+                    "SELECT sensor_id, time, value, stored_value FROM _old "
+                    "WHERE value <> stored_value ORDER BY sensor_id, time"
+                )
+                added = self.con.execute(
+                    "INSERT INTO readings SELECT b.sensor_id, b.time, b.value FROM _b b "
+                    "ANTI JOIN _old o ON o.sensor_id = b.sensor_id AND o.time = b.time "
+                    "ORDER BY b.time, b.sensor_id"
+                ).fetchone()[0]
+                self.con.execute("DROP TABLE _b; DROP TABLE _old")
+        finally:
+            self.con.unregister("_batch")
+        conflicts["time"] = pd.to_datetime(conflicts["time"]).dt.tz_localize("UTC")
+        return WriteResult(added=int(added), unchanged=int(unchanged), conflicts=conflicts)
+
+    def readings(
+        self,
+        sensor_ids=None,
+        kind=None,
+        dma=None,
+        start=None,
+        end=None,
+        resample=None,
+        how="mean",
+        wide=False,
+    ) -> pd.DataFrame:
+        where, params = _filters(kind=kind, dma=dma, sensor_ids=sensor_ids, start=start, end=end, sensor_table="s.")
+        if resample:
+            if how not in _AGGREGATES:
+                raise ValueError(f"unknown aggregate {how!r}; expected one of {', '.join(_AGGREGATES)}")
+            bucket = bucket_interval(resample)
+            sql = (
+                f"SELECT r.sensor_id, time_bucket({bucket}, r.time) AS time, {_AGGREGATES[how]} AS value "
+                f"FROM readings r JOIN sensors s USING (sensor_id) {where} GROUP BY ALL ORDER BY 1, 2"
+            )
+        else:
+            sql = (
+                f"SELECT r.sensor_id, r.time, r.value FROM readings r "
+                f"JOIN sensors s USING (sensor_id) {where} ORDER BY 1, 2"
+            )
+        df = self._df(sql, params)
+        df["time"] = pd.to_datetime(df["time"]).dt.tz_localize("UTC")
+        if wide:
+            df = df.pivot(index="time", columns="sensor_id", values="value")
+            df.columns.name = None
+        return df
+
+    def readings_summary(self) -> pd.DataFrame:
+        df = self._df(
+            "SELECT s.sensor_id, s.kind, s.dma, count(r.value) AS n, min(r.time) AS first, "
+            "max(r.time) AS last FROM sensors s LEFT JOIN readings r USING (sensor_id) "
+            "GROUP BY ALL ORDER BY s.kind, s.sensor_id"
+        )
+        for col in ("first", "last"):
+            df[col] = pd.to_datetime(df[col]).dt.tz_localize("UTC")
+        return df
+
+    # -- imports -----------------------------------------------------------------------------
+    def record_import(self, source, checksum, kind, report) -> None:
+        self.con.execute(
+            "INSERT INTO imports VALUES (now()::TIMESTAMP, ?, ?, ?, ?)",
+            [str(source), checksum, kind, json.dumps(report, default=str)],
+        )
+
+    def imports(self) -> pd.DataFrame:
+        return self._df("SELECT * FROM imports ORDER BY imported_at")
+
+    # -- DMAs --------------------------------------------------------------------------------
+    def set_dmas(self, nodes, links) -> None:
+        nodes = pd.DataFrame(nodes)[list(DMA_NODE_COLUMNS)].astype({"node_id": str, "dma": str})
+        links = pd.DataFrame(links)[list(DMA_LINK_COLUMNS)].astype({"dma": str, "link_id": str, "sign": int})
+        with self.transaction():
+            self.con.execute("DELETE FROM dma_nodes; DELETE FROM dma_links")
+            self.con.register("_n", nodes)
+            self.con.register("_l", links)
+            try:
+                self.con.execute("INSERT INTO dma_nodes SELECT node_id, dma FROM _n")
+                self.con.execute("INSERT INTO dma_links SELECT dma, link_id, sign FROM _l")
+            finally:
+                self.con.unregister("_n")
+                self.con.unregister("_l")
+
+    def dma_nodes(self) -> pd.DataFrame:
+        return self._df("SELECT node_id, dma FROM dma_nodes ORDER BY dma, node_id")
+
+    def dma_links(self) -> pd.DataFrame:
+        return self._df("SELECT dma, link_id, sign FROM dma_links ORDER BY dma, link_id")
+
+    # -- models ------------------------------------------------------------------------------
+    def put_model(self, name, inp_text) -> None:
+        self.con.execute("INSERT OR REPLACE INTO models VALUES (?, ?)", [name, inp_text])
+
+    def model_text(self, name) -> str:
+        row = self.con.execute("SELECT inp FROM models WHERE name = ?", [name]).fetchone()
+        if row is None:
+            raise KeyError(f"no model named {name!r} in the store (have: {', '.join(self.models()) or 'none'})")
+        return row[0]
+
+    def models(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT name FROM models ORDER BY name").fetchall()]
+
+    # -- customers and billing ---------------------------------------------------------------
+    def upsert_customers(self, customers) -> int:
+        df = pd.DataFrame(customers)
+        for col in CUSTOMER_COLUMNS:
+            if col not in df.columns:
+                df[col] = None
+        df = df[list(CUSTOMER_COLUMNS)]
+        with self.transaction():
+            self.con.register("_c", df)
+            try:
+                self.con.execute(
+                    "INSERT OR REPLACE INTO customers SELECT CAST(customer_id AS VARCHAR), "
+                    "CAST(node_id AS VARCHAR), CAST(dma AS VARCHAR), CAST(category AS VARCHAR), "
+                    "CAST(metered AS BOOLEAN) FROM _c"
+                )
+            finally:
+                self.con.unregister("_c")
+        return len(df)
+
+    def customers(self, dma=None) -> pd.DataFrame:
+        where, params = _filters(dma=dma)
+        return self._df(f"SELECT * FROM customers {where} ORDER BY customer_id", params)
+
+    def add_billing(self, billing) -> int:
+        df = pd.DataFrame(billing)[list(BILLING_COLUMNS)]
+        with self.transaction():
+            self.con.register("_bill", df)
+            try:
+                self.con.execute(
+                    "INSERT OR REPLACE INTO billing SELECT CAST(customer_id AS VARCHAR), "
+                    "CAST(period_start AS DATE), CAST(period_end AS DATE), CAST(billed_m3 AS DOUBLE) FROM _bill"
+                )
+            finally:
+                self.con.unregister("_bill")
+        return len(df)
+
+    def billing(self, start=None, end=None, dma=None) -> pd.DataFrame:
+        clauses, params = [], []
+        if start is not None:
+            clauses.append("b.period_start >= CAST(? AS DATE)")
+            params.append(pd.Timestamp(start).date())
+        if end is not None:
+            clauses.append("b.period_start < CAST(? AS DATE)")
+            params.append(pd.Timestamp(end).date())
+        if dma is not None:
+            clauses.append("c.dma = ?")
+            params.append(dma)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._df(
+            "SELECT b.customer_id, b.period_start, b.period_end, b.billed_m3, c.dma, c.category "
+            f"FROM billing b LEFT JOIN customers c USING (customer_id) {where} "
+            "ORDER BY b.period_start, b.customer_id",
+            params,
+        )
+
+    # -- meta --------------------------------------------------------------------------------
+    def set_meta(self, key, value) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, json.dumps(value, default=str)])
+
+    def meta(self, key, default=None):
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return default if row is None else json.loads(row[0])
+
+
+def _filters(kind=None, dma=None, sensor_ids=None, start=None, end=None, sensor_table=""):
+    """WHERE clause and parameters; values always go through parameters, never into the SQL.
+
+    ``sensor_table`` is the alias prefix of the table holding kind and dma (e.g. ``"s."``).
+    """
+    clauses, params = [], []
+    if kind is not None:
+        clauses.append(f"{sensor_table}kind = ?")
+        params.append(kind)
+    if dma is not None:
+        clauses.append(f"{sensor_table}dma = ?")
+        params.append(dma)
+    if sensor_ids is not None:
+        ids = [sensor_ids] if isinstance(sensor_ids, str) else [str(i) for i in sensor_ids]
+        clauses.append("list_contains(?::VARCHAR[], r.sensor_id)")
+        params.append(ids)
+    if start is not None:
+        clauses.append("r.time >= ?")
+        params.append(to_utc_naive(start))
+    if end is not None:
+        clauses.append("r.time < ?")
+        params.append(to_utc_naive(end))
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
