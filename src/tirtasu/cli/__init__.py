@@ -20,7 +20,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 app.add_typer(network.app, name="network")
 app.add_typer(telemetry.app, name="telemetry")
