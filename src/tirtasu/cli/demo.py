@@ -1,5 +1,103 @@
-"""`tirtasu demo`."""
+"""`tirtasu demo`: the simulated pilot utility, built into the embedded store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tirtasu.cli.common import StoreOption, console, fail, store_url
+from tirtasu.cli.simulate import progress_bar
 
 
-def demo():
-    """Build the pilot utility (under construction)."""
+def demo(
+    store: str = StoreOption,
+    workdir: Path = typer.Option(Path(".tirtasu/pilot"), help="Where the pilot's simulated exports and ground truth go."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Build the pilot again even if the store already holds it (deletes the DuckDB file first)."),
+    days: float = typer.Option(61.0, help="Days of telemetry to simulate, from 2025-09-01."),
+    seed: int = typer.Option(2025, help="Random seed of the pilot's leaks, faults, noise and customers."),
+):
+    """Build the pilot utility (L-Town, 3 DMAs, 2 months of 5-min telemetry with leaks, customers
+    and monthly billing) into the store, then summarise what is there and where.
+
+    The first run simulates and imports (under a minute); later runs with the same settings
+    reuse the store. Another --days or --seed needs --rebuild.
+    """
+    from tirtasu.pilot import PilotConfig, build_pilot, pilot_is_current
+    from tirtasu.store import open_store
+
+    url = store_url(store)
+    config = PilotConfig(days=days, seed=seed)
+    if rebuild and not url.startswith(("postgres", ":memory:")) and Path(url).exists():
+        Path(url).unlink()
+    try:
+        st = open_store(url)
+    except RuntimeError as exc:
+        fail(str(exc))
+    with st:
+        if pilot_is_current(st, config):
+            console.print(f"The pilot is already in [bold]{escape(url)}[/] (use --rebuild to make it again).")
+        else:
+            with progress_bar() as bar:
+                tasks = {}
+
+                def progress(stage: str, fraction: float):
+                    if stage not in tasks:
+                        tasks[stage] = bar.add_task(stage, total=1.0)
+                    bar.update(tasks[stage], completed=fraction)
+
+                build_pilot(st, workdir, config, progress=progress)
+        _summary(st, url)
+
+
+def _summary(st, url: str) -> None:
+    info = st.meta("pilot") or {}
+    sensors = st.sensors()
+    readings = st.readings_summary()
+    console.print(
+        f"\n[bold]Pilot utility[/] — model {info.get('model')}, {info.get('start', '')[:10]} → "
+        f"{info.get('end', '')[:10]} (UTC), store [bold]{escape(url)}[/]"
+    )
+    dma_links = st.dma_links()
+    table = Table(title="District metered areas", title_justify="left")
+    for col in ("DMA", "nodes", "inlet meters", "pressure", "smart meters", "level", "customers"):
+        table.add_column(col)
+    nodes = st.dma_nodes().groupby("dma").size()
+    customers = st.customers().groupby("dma").size()
+    for dma in sorted(nodes.index):
+        inlets = dma_links[(dma_links.dma == dma) & (dma_links.sign > 0)].link_id
+        meters = sensors[(sensors.kind == "flow") & sensors.link_id.isin(inlets)].sensor_id
+        here = sensors[sensors.dma == dma]
+        table.add_row(
+            dma,
+            f"{nodes[dma]:,}",
+            ", ".join(meters) or "—",
+            str((here.kind == "pressure").sum()),
+            str((here.kind == "demand").sum()),
+            str((here.kind == "level").sum()),
+            f"{customers.get(dma, 0):,}",
+        )
+    console.print(table)
+    by_kind = readings.groupby("kind").agg(sensors=("sensor_id", "size"), readings=("n", "sum"), first=("first", "min"), last=("last", "max"))
+    table = Table(title="Telemetry", title_justify="left")
+    for col in ("kind", "sensors", "readings", "from", "to"):
+        table.add_column(col)
+    for kind, r in by_kind.iterrows():
+        table.add_row(kind, str(r.sensors), f"{int(r.readings):,}", f"{r['first']:%Y-%m-%d %H:%M}", f"{r['last']:%Y-%m-%d %H:%M}")
+    console.print(table)
+    bills = st.billing()
+    if len(bills):
+        monthly = bills.groupby("period_start")["billed_m3"].sum()
+        console.print(
+            "Billed consumption: "
+            + ", ".join(f"{pd.Timestamp(m):%b %Y} {v:,.0f} m³" for m, v in monthly.items())
+        )
+    workdir = info.get("workdir", "")
+    console.print(
+        f"Simulated exports (wide CSVs) and the ground truth of {info.get('leaks', 0)} leaks: {escape(workdir)}/\n"
+        "Next: [bold]tirtasu telemetry sensors[/], [bold]tirtasu telemetry query --kind flow --resample 1h[/], "
+        "[bold]tirtasu network info " + escape(f"{workdir}/model.inp") + "[/]"
+    )

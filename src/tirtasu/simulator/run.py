@@ -79,6 +79,9 @@ class SimulationResult:
         The sensor registry (ids like ``P_n54``, internal units).
     consumption : pandas.DataFrame [m³/h]
         True customer consumption of the whole network per report time (one column, "total").
+    node_consumption_m3 : pandas.DataFrame [m³]
+        True consumption of each demand node (columns) per calendar month (rows, month start),
+        counting each report step as ``step_s`` long.
     elapsed_s : float
         Wall-clock time of the EPANET stepping.
     """
@@ -91,7 +94,7 @@ class SimulationResult:
     leak_flows: pd.DataFrame
     registry: pd.DataFrame
     consumption: pd.DataFrame
-    node_consumption_m3: dict = field(default_factory=dict)
+    node_consumption_m3: pd.DataFrame = field(default_factory=pd.DataFrame)
     elapsed_s: float = 0.0
 
 
@@ -347,15 +350,21 @@ def _step(en: Engine, sc, true, leak_nodes, coefficients, gamma, start, step, n_
             weight[key] = weight.get(key, 0.0) + base_m3h
     for key, w in weight.items():
         total += w * pattern_of[key]
-    node_volume = {
-        name: float(sum(b * pattern_of[key].sum() for b, key in terms) * step_h) for name, terms in node_terms.items()
-    }
+    # per node and calendar month [m³]: what billing sees
+    months = times.tz_localize(None).to_period("M")
+    month_codes, month_index = pd.factorize(months)
+    monthly = {key: np.bincount(month_codes, weights=values, minlength=len(month_index)) * step_h for key, values in pattern_of.items()}
+    node_monthly = pd.DataFrame(
+        {name: sum(b * monthly[key] for b, key in terms) for name, terms in node_terms.items()},
+        index=month_index.to_timestamp(),
+    )
+    node_monthly.index.name = "month"
     return {
         "times": times,
         "truth": truth,
         "leak_flows": leak_flows,
         "consumption": pd.DataFrame({"total": total}, index=times),
-        "node_consumption_m3": node_volume,
+        "node_consumption_m3": node_monthly,
         "elapsed_s": elapsed,
     }
 
