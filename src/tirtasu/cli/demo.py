@@ -38,6 +38,8 @@ def demo(
     except RuntimeError as exc:
         fail(str(exc))
     with st:
+        if st.meta("pilot") and not pilot_is_current(st, config):
+            fail(f"{url} holds a pilot built with other settings; add --rebuild to replace it")
         if pilot_is_current(st, config):
             console.print(f"The pilot is already in [bold]{escape(url)}[/] (use --rebuild to make it again).")
         else:

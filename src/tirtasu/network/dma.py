@@ -219,7 +219,7 @@ def dma_report(wn: wntr.network.WaterNetworkModel, dmas: DMAs, flows: pd.DataFra
                 "junctions": int(members.isin(wn.junction_name_list).sum()),
                 "tanks": ", ".join(n for n in members if n in wn.tank_name_list),
                 "demand_nodes": int(demand_nodes.get(dma, 0)),
-                "mains_km": round(pipe_km.get(dma, 0.0), 3),
+                "mains_km": pipe_km.get(dma, 0.0),
                 "mean_demand_m3h": float(demand_by_dma.get(dma, 0.0)),
                 "inflow_links": ", ".join(inflow),
                 "outflow_links": ", ".join(outflow),

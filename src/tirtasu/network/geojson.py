@@ -14,6 +14,7 @@ import json
 import wntr
 
 from tirtasu.network.dma import DMAs
+from tirtasu.network.model import node_demands_m3h
 
 __all__ = ["network_geojson", "guess_crs"]
 
@@ -41,11 +42,12 @@ def network_geojson(wn: wntr.network.WaterNetworkModel, dmas: DMAs | None = None
     else:
         crs_name, how = guess_crs(wn)
     node_dma = dmas.node_dma() if dmas is not None else {}
+    base_demand = node_demands_m3h(wn)["base_m3h"]
     features = []
     for name, node in wn.nodes():
         props = {"id": name, "type": node.node_type, "elevation_m": getattr(node, "elevation", None)}
         if node.node_type == "Junction":
-            props["base_demand_m3h"] = node.base_demand * 3600.0
+            props["base_demand_m3h"] = float(base_demand[name])
         if node_dma:
             props["dma"] = node_dma.get(name)
         features.append(

@@ -48,11 +48,13 @@ from tirtasu.network.engine import (
 from tirtasu.network.hydraulics import run_hydraulics
 from tirtasu.network.model import load_model
 from tirtasu.simulator.scenario import Scenario
-from tirtasu.simulator.sensors import apply_faults, measure
+from tirtasu.simulator.sensors import apply_faults, measure, quantise
 from tirtasu.telemetry.sensors import WIDE_FILE_KINDS, sensor_id_for
 
 __all__ = ["SimulationResult", "simulate", "write_wide_csv"]
 
+FLOW_TOLERANCE_M3H = 0.01
+EMITTER_OFF = 1e-9  # emitter coefficient of a leak that is not running [m³/h/m^γ]
 FILE_OF_KIND = {kind: name for name, kind in WIDE_FILE_KINDS.items()}
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -195,14 +197,18 @@ def simulate(scenario: Scenario, out_dir: str | Path | None = None, progress=Non
         true.options.time.report_timestep = step
         true.options.time.hydraulic_timestep = min(step, int(true.options.time.hydraulic_timestep or step))
         true.options.time.quality_timestep = true.options.time.hydraulic_timestep
+        # EPANET's default stopping rule (relative flow change < ACCURACY) leaves a small leak's
+        # emitter flow unconverged when it appears: bound the absolute flow change too [m³/h].
+        true.options.hydraulic.flowchange = FLOW_TOLERANCE_M3H
         wntr.network.write_inpfile(true, str(true_inp), units="CMH")
         with Engine(true_inp) as en:
             result = _step(en, sc, true, leak_nodes, coefficients, gamma, start, step, n_steps, rng, progress)
     result_readings, result_truth = {}, {}
     for kind, truth in result["truth"].items():
         ids = [sensor_id_for(kind, c) for c in truth.columns]
-        measured = measure(truth.to_numpy(), kind, sc.noise_sd, sc.resolution, rng)
+        measured = measure(truth.to_numpy(), kind, sc.noise_sd, rng)
         measured = apply_faults(measured, result["times"], ids, sc.faults, rng)
+        measured = quantise(measured, kind, sc.resolution)
         result_readings[kind] = pd.DataFrame(measured, index=truth.index, columns=truth.columns)
         result_truth[kind] = truth
 
@@ -302,7 +308,9 @@ def _step(en: Engine, sc, true, leak_nodes, coefficients, gamma, start, step, n_
 
     def set_emitters(k: int) -> None:
         for leak_id, node in zip(leak_ids, leak_idx):
-            c = coefficients[leak_id] * size[leak_id][min(k, n_steps - 1)]
+            # never exactly 0: EPANET then stops updating the emitter and keeps reporting
+            # its last outflow after a repair
+            c = max(coefficients[leak_id] * size[leak_id][min(k, n_steps - 1)], EMITTER_OFF)
             if c != current[leak_id]:
                 en.set_node_value(node, EN_EMITTER, c)
                 current[leak_id] = c
@@ -336,6 +344,8 @@ def _step(en: Engine, sc, true, leak_nodes, coefficients, gamma, start, step, n_
         truth[kind] = pd.DataFrame(data[:, col : col + len(ids)] * scale, index=times, columns=list(ids))
         col += len(ids)
     leak_flows = pd.DataFrame(data[:, col : col + len(leak_ids)], index=times, columns=leak_ids)
+    for leak_id in leak_ids:  # a leak that is not running has no outflow, whatever EMITTER_OFF leaks
+        leak_flows.loc[size[leak_id] == 0, leak_id] = 0.0
     col += len(leak_ids)
     truth["flow"] = pd.DataFrame(data[:, col:], index=times, columns=list(layout.flow))
     truth = {k: v for k, v in truth.items() if v.shape[1]}

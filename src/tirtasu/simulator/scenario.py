@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import wntr
 
+from tirtasu.network.model import node_demands_m3h
 from tirtasu.telemetry.sensors import sensor_id_for
 
 __all__ = [
@@ -312,7 +313,8 @@ def default_layout(
             flows.append(name)
     flows += [l for l in extra_flow_links if l not in flows]
     n_pressure = n_pressure if n_pressure is not None else max(3, wn.num_junctions // 25)
-    demand_nodes = [name for name, j in wn.junctions() if j.base_demand > 0]
+    demands = node_demands_m3h(wn)
+    demand_nodes = demands.index[demands['base_m3h'] > 0].tolist()
     n_amr = int(round(amr_fraction * len(demand_nodes)))
     amr = sorted(rng.choice(demand_nodes, size=n_amr, replace=False).tolist()) if n_amr else []
     return SensorLayout(

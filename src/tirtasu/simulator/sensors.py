@@ -7,15 +7,14 @@ import pandas as pd
 
 from tirtasu.simulator.scenario import SensorFault
 
-__all__ = ["measure", "apply_faults"]
+__all__ = ["measure", "apply_faults", "quantise"]
 
 
-def measure(truth: np.ndarray, kind: str, noise_sd: dict, resolution: dict, rng: np.random.Generator) -> np.ndarray:
-    """Sensor readings of ``truth`` (time × sensor): Gaussian noise, then rounding.
+def measure(truth: np.ndarray, kind: str, noise_sd: dict, rng: np.random.Generator) -> np.ndarray:
+    """Sensor readings of ``truth`` (time × sensor) with Gaussian noise.
 
     Demand (AMR) noise is relative (a meter's error scales with flow); the others are
-    absolute, in the internal unit. Flows and demands of meters that cannot run backwards
-    (demand) are clipped at zero.
+    absolute, in the internal unit. Customer meters cannot run backwards: demand ≥ 0.
     """
     sd = float(noise_sd.get(kind, 0.0))
     values = truth.copy()
@@ -24,11 +23,16 @@ def measure(truth: np.ndarray, kind: str, noise_sd: dict, resolution: dict, rng:
         values = values * (1 + noise) if kind == "demand" else values + noise
     if kind == "demand":
         np.maximum(values, 0.0, out=values)
-    res = float(resolution.get(kind, 0.0))
-    if res > 0:
-        decimals = max(0, int(np.ceil(-np.log10(res))) + 1)
-        values = np.round(np.round(values / res) * res, decimals)
     return values
+
+
+def quantise(values: np.ndarray, kind: str, resolution: dict) -> np.ndarray:
+    """Round readings to the sensor's resolution (NaN stays NaN)."""
+    res = float(resolution.get(kind, 0.0))
+    if res <= 0:
+        return values
+    decimals = max(0, int(np.ceil(-np.log10(res))) + 1)
+    return np.round(np.round(values / res) * res, decimals)
 
 
 def apply_faults(

@@ -1,0 +1,144 @@
+"""The store interface, on the embedded DuckDB backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tirtasu.store import open_store
+
+
+def _registry():
+    return pd.DataFrame(
+        [
+            {"sensor_id": "P_a", "kind": "pressure", "node_id": "a", "dma": "North"},
+            {"sensor_id": "P_b", "kind": "pressure", "node_id": "b", "dma": "South"},
+            {"sensor_id": "Q_m", "kind": "flow", "link_id": "m", "dma": "North", "unit": "L/s"},
+        ]
+    )
+
+
+def _batch(sensor, start, n, values=None, freq="5min"):
+    t = pd.date_range(start, periods=n, freq=freq, tz="UTC")
+    v = np.arange(n, dtype=float) if values is None else np.asarray(values, dtype=float)
+    return pd.DataFrame({"sensor_id": sensor, "time": t, "value": v})
+
+
+def test_registry_roundtrip_and_units(store):
+    assert store.upsert_sensors(_registry()) == 3
+    reg = store.sensors().set_index("sensor_id")
+    assert reg.loc["P_a", "unit"] == "m"  # internal unit filled in
+    assert reg.loc["Q_m", "unit"] == "L/s"  # the unit the meter reports in is kept
+    assert list(store.sensors(kind="pressure", dma="North").sensor_id) == ["P_a"]
+    with pytest.raises(ValueError, match="unknown pressure unit 'furlongs'"):
+        store.upsert_sensors([{"sensor_id": "P_c", "kind": "pressure", "unit": "furlongs"}])
+    with pytest.raises(ValueError, match="unknown kind"):
+        store.upsert_sensors([{"sensor_id": "X", "kind": "temperature"}])
+
+
+def test_add_readings_is_idempotent_and_never_overwrites(store):
+    store.upsert_sensors(_registry())
+    batch = _batch("P_a", "2025-01-01", 12)
+    first = store.add_readings(batch)
+    assert (first.added, first.unchanged, len(first.conflicts)) == (12, 0, 0)
+    again = store.add_readings(batch)
+    assert (again.added, again.unchanged, len(again.conflicts)) == (0, 12, 0)
+    changed = batch.copy()
+    changed.loc[5, "value"] = 99.0
+    extra = _batch("P_a", "2025-01-01 01:00", 2, [7, 8])
+    result = store.add_readings(pd.concat([changed, extra]))
+    assert (result.added, result.unchanged) == (2, 11)
+    assert result.conflicts[["value", "stored_value"]].values.tolist() == [[99.0, 5.0]]
+    stored = store.readings(sensor_ids=["P_a"])
+    assert len(stored) == 14 and stored.value.iloc[5] == 5.0
+
+
+def test_add_readings_refuses_unknown_sensors_and_nan_atomically(store):
+    store.upsert_sensors(_registry())
+    good = _batch("P_a", "2025-01-01", 3)
+    with pytest.raises(KeyError, match="unregistered sensor"):
+        store.add_readings(pd.concat([good, _batch("P_zz", "2025-01-01", 3)]))
+    with pytest.raises(ValueError, match="finite"):
+        store.add_readings(_batch("P_a", "2025-01-01", 3, [1, np.nan, 2]))
+    assert len(store.readings()) == 0  # nothing of either batch was kept
+
+
+def test_transaction_rolls_back_everything(store):
+    store.upsert_sensors(_registry())
+    store.add_readings(_batch("P_a", "2025-01-01", 3))
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.add_readings(_batch("P_b", "2025-01-01", 3))
+            store.set_meta("x", 1)
+            raise RuntimeError("boom")
+    assert len(store.readings()) == 3 and store.meta("x") is None
+
+
+def test_query_filters_and_resampling_match_pandas(store):
+    store.upsert_sensors(_registry())
+    rng = np.random.default_rng(1)
+    a = _batch("P_a", "2025-01-01", 288, rng.normal(40, 2, 288))
+    b = _batch("P_b", "2025-01-01", 288, rng.normal(30, 2, 288))
+    q = _batch("Q_m", "2025-01-01", 288, rng.normal(100, 10, 288))
+    store.add_readings(pd.concat([a, b, q]))
+    assert set(store.readings(kind="pressure").sensor_id) == {"P_a", "P_b"}
+    assert set(store.readings(dma="North").sensor_id) == {"P_a", "Q_m"}
+    window = store.readings(sensor_ids="P_a", start="2025-01-01 06:00", end=pd.Timestamp("2025-01-01 09:00+07:00"))
+    # naive start is UTC; the aware end (09:00 in Jakarta) is 02:00 UTC → empty
+    assert len(window) == 0
+    window = store.readings(sensor_ids="P_a", start="2025-01-01 06:00", end="2025-01-01 07:00")
+    assert len(window) == 12 and window.time.iloc[0] == pd.Timestamp("2025-01-01 06:00", tz="UTC")
+    hourly = store.readings(sensor_ids=["P_a"], resample="1h", how="mean", wide=True)["P_a"]
+    expected = a.set_index("time")["value"].resample("1h").mean()
+    np.testing.assert_allclose(hourly.to_numpy(), expected.to_numpy())
+    assert hourly.index.equals(expected.index)
+    daily_max = store.readings(sensor_ids=["Q_m"], resample="1D", how="max")
+    assert daily_max.value.iloc[0] == pytest.approx(q.value.max())
+    counts = store.readings(kind="pressure", resample="6h", how="count", wide=True)
+    assert (counts == 72).all().all()
+    with pytest.raises(ValueError, match="unknown resampling interval"):
+        store.readings(resample="fortnightly-ish")
+    summary = store.readings_summary().set_index("sensor_id")
+    assert summary.loc["P_b", "n"] == 288
+
+
+def test_query_parameters_cannot_inject_sql(store):
+    store.upsert_sensors(_registry())
+    store.add_readings(_batch("P_a", "2025-01-01", 3))
+    for evil in ["North' OR '1'='1", "x'; DROP TABLE readings; --"]:
+        assert len(store.readings(dma=evil)) == 0
+        assert len(store.readings(sensor_ids=[evil])) == 0
+    assert len(store.readings()) == 3
+
+
+def test_dmas_models_customers_billing_meta(store):
+    store.set_dmas(pd.DataFrame({"node_id": ["a", "b"], "dma": ["North", "South"]}), pd.DataFrame({"dma": ["North"], "link_id": ["m"], "sign": [1]}))
+    assert store.dma_nodes().values.tolist() == [["a", "North"], ["b", "South"]]
+    assert store.dma_links().sign.tolist() == [1]
+    store.put_model("net", "[TITLE]\n[END]\n")
+    assert store.models() == ["net"] and store.model_text("net").startswith("[TITLE]")
+    with pytest.raises(KeyError, match="no model named 'other'"):
+        store.model_text("other")
+    store.upsert_customers(pd.DataFrame({"customer_id": ["c1", "c2"], "node_id": ["a", "b"], "dma": ["North", "South"], "category": "residential", "metered": [True, False]}))
+    store.add_billing(pd.DataFrame({"customer_id": ["c1", "c2", "c1"], "period_start": ["2025-01-01", "2025-01-01", "2025-02-01"], "period_end": ["2025-01-31", "2025-01-31", "2025-02-28"], "billed_m3": [10.0, 12.5, 9.0]}))
+    assert store.billing(start="2025-01-01", end="2025-02-01").billed_m3.sum() == pytest.approx(22.5)
+    assert store.billing(dma="North").billed_m3.sum() == pytest.approx(19.0)
+    store.add_billing(pd.DataFrame({"customer_id": ["c1"], "period_start": ["2025-01-01"], "period_end": ["2025-01-31"], "billed_m3": [11.0]}))
+    assert store.billing(dma="North").billed_m3.sum() == pytest.approx(20.0)  # a corrected bill replaces the old one
+    store.set_meta("pilot", {"a": [1, 2]})
+    assert store.meta("pilot") == {"a": [1, 2]} and store.meta("none", 5) == 5
+
+
+def test_store_persists_and_reopens(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with open_store(path) as st:
+        st.upsert_sensors(_registry())
+        st.add_readings(_batch("P_a", "2025-01-01", 5))
+    with open_store(path) as st:
+        assert len(st.readings()) == 5 and st.meta("schema_version") == 1
+
+
+def test_postgresql_url_says_not_yet():
+    with pytest.raises(NotImplementedError, match="PostgreSQL"):
+        open_store("postgresql://localhost/test")
