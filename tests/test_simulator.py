@@ -53,7 +53,8 @@ def test_leak_shows_up_in_the_dma_inflow_meter(ltown_path, ltown_dma3):
     leak_volume = leak_flow.sum() * dt_h
     assert leak_volume > 50  # the leak ran for 42 h at about 3 m³/h
     assert (inflow - consumption).sum() * dt_h == pytest.approx(leak_volume, rel=0.01)
-    np.testing.assert_allclose(inflow - consumption, leak_flow, atol=0.01)
+    # step by step, within EPANET's convergence (ACCURACY 0.001 of ~300 m³/h through the system)
+    np.testing.assert_allclose(inflow - consumption, leak_flow, atol=0.1)
     assert sim.leaks.volume_m3.iloc[0] == pytest.approx(leak_volume)
 
 

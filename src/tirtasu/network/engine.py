@@ -23,6 +23,7 @@ EN_DURATION, EN_HYDSTEP, EN_PATTERNSTEP, EN_PATTERNSTART, EN_REPORTSTEP = 0, 1, 
 EN_BASEDEMAND, EN_EMITTER, EN_DEMAND, EN_HEAD, EN_PRESSURE = 1, 3, 9, 10, 11
 EN_TANKVOLUME = 24
 EN_FLOW = 8
+EN_ACCURACY, EN_FLOWCHANGE = 1, 6
 
 
 class EngineError(RuntimeError):
@@ -82,6 +83,9 @@ class Engine:
 
     def set_time(self, code: int, seconds: int) -> None:
         self._check(self.lib.EN_settimeparam(self.ph, code, ctypes.c_long(int(seconds))), "setting a time parameter")
+
+    def set_option(self, code: int, value: float) -> None:
+        self._check(self.lib.EN_setoption(self.ph, code, ctypes.c_double(value)), "setting an option")
 
     # -- values ----------------------------------------------------------------------------
     def node_value(self, index: int, code: int) -> float:
