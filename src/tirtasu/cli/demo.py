@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tirtasu.cli.common import StoreOption, console, fail, store_url
+from tirtasu.cli.common import DEFAULT_STORE, StoreOption, console, fail, store_url
 from tirtasu.cli.simulate import progress_bar
 
 
@@ -98,8 +98,11 @@ def _summary(st, url: str) -> None:
             + ", ".join(f"{pd.Timestamp(m):%b %Y} {v:,.0f} m³" for m, v in monthly.items())
         )
     workdir = info.get("workdir", "")
+    store_flag = "" if url == DEFAULT_STORE else f" --store {url}"
     console.print(
         f"Simulated exports (wide CSVs) and the ground truth of {info.get('leaks', 0)} leaks: {escape(workdir)}/\n"
-        "Next: [bold]tirtasu telemetry sensors[/], [bold]tirtasu telemetry query --kind flow --resample 1h[/], "
-        "[bold]tirtasu network info " + escape(f"{workdir}/model.inp") + "[/]"
+        f"Next: [bold]tirtasu telemetry sensors{escape(store_flag)}[/], "
+        f"[bold]tirtasu telemetry query --kind flow --resample 1h{escape(store_flag)}[/], "
+        "[bold]tirtasu network info " + escape(f"{workdir}/model.inp") + "[/]",
+        soft_wrap=True,
     )

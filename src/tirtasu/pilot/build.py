@@ -141,7 +141,7 @@ def build_pilot(store: Store, workdir: str | Path, config: PilotConfig | None = 
         ``progress(stage: str, fraction: float)``.
     importer : callable, optional
         ``importer(store, path, kind) -> report``: how the wide CSVs get into the store;
-        default :func:`tirtasu.telemetry.import_wide_csv`.
+        default :func:`tirtasu.telemetry.importer.import_file`, as a user would import them.
     """
     cfg = config or PilotConfig()
     workdir = Path(workdir)
@@ -185,7 +185,11 @@ def build_pilot(store: Store, workdir: str | Path, config: PilotConfig | None = 
     customers, billing, truth = _customers_and_billing(wn, node_dma, sim.node_consumption_m3, cfg, rng)
 
     if importer is None:
-        from tirtasu.telemetry import import_wide_csv as importer
+        from tirtasu.telemetry.importer import import_file
+
+        def importer(st, path, kind):
+            return import_file(st, path, kind=kind)
+
     with store.transaction():
         store.put_model("L-TOWN", model_path.read_text())
         store.set_dmas(dmas.nodes, dmas.links[["dma", "link_id", "sign"]])
