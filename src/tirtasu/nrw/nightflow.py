@@ -398,13 +398,13 @@ def night_use_from_reference(
     ref = (nights.loc[ref_mask, "mnf_m3h"] - bg[ref_mask]).dropna()
     if len(ref) == 0:
         raise ValueError(f"no night with a complete MNF window between {lo.date()} and {hi.date()}: no reference")
-    dow = ref.groupby(ref.index.dayofweek)
+    dow = ref.groupby(ref.index.day_of_week)
     means = dow.mean()
-    per_night = pd.Series(idx.dayofweek.map(lambda d: means.get(d, np.nan)), index=idx, dtype=float).fillna(ref.mean())
+    per_night = pd.Series(idx.day_of_week.map(lambda d: means.get(d, np.nan)), index=idx, dtype=float).fillna(ref.mean())
     replicated = dow.size()[dow.size() > 1]
     if len(replicated):
-        resid = ref[ref.index.dayofweek.isin(replicated.index)] - ref.index.dayofweek.map(means).to_numpy()[
-            ref.index.dayofweek.isin(replicated.index)
+        resid = ref[ref.index.day_of_week.isin(replicated.index)] - ref.index.day_of_week.map(means).to_numpy()[
+            ref.index.day_of_week.isin(replicated.index)
         ]
         dof = int(replicated.sum() - len(replicated))
         sd = math.sqrt(float((resid**2).sum()) / dof)

@@ -6,8 +6,9 @@
   are summed: a link between two DMAs appears in both with opposite signs and cancels, leaving
   the water that enters the DMA system from outside.
 - **Billed consumption**: ``store.billing()`` records, each prorated by the share of its billing
-  period inside the audit period (period_end taken as exclusive), split into metered and
-  unmetered by the customer's ``metered`` flag (unknown counts as metered).
+  period inside the audit period, split into metered and
+  unmetered by the customer's ``metered`` flag (unknown counts as metered). Whether a record's
+  period_end is its last day or the day after is inferred from consecutive bills.
 - **Storage**: a tank inside a DMA with a level sensor stores part of the inflow; its rate of
   change of volume (from the level series and the tank's geometry in the stored model) is taken
   out of the DMA's inflow, so that what remains is consumption plus losses.
@@ -35,6 +36,7 @@ __all__ = [
     "dma_inflows",
     "system_input_from_store",
     "billed_from_store",
+    "billing_end_inclusive",
     "balance_volumes_from_store",
     "dma_pressures",
     "dma_attributes_from_store",
@@ -191,8 +193,9 @@ def system_input_from_store(store, start, end, dma: str | None = None, resample:
     flows, notes = dma_inflows(store, start, end, dma=dma, resample=resample)
     if flows.empty or flows.shape[1] == 0:
         raise ValueError("no metered DMA inflow in the store for that period" + (": " + "; ".join(notes) if notes else ""))
-    if dma is None and notes:
-        raise ValueError("cannot compute the utility's system input: " + "; ".join(notes))
+    skipped = [n for n in notes if n.endswith("DMA skipped")]
+    if dma is None and skipped:
+        raise ValueError("cannot compute the utility's system input: " + "; ".join(skipped))
     total = flows.sum(axis=1, min_count=flows.shape[1])
     vol, cov = _integrate(total, start, end, resample)
     if not math.isfinite(vol):
@@ -204,11 +207,31 @@ def system_input_from_store(store, start, end, dma: str | None = None, resample:
     return StoreVolume(vol, note, cov)
 
 
+def billing_end_inclusive(bills: pd.DataFrame) -> bool:
+    """Whether billing records give the last day of their period (inclusive) or the day after.
+
+    Consecutive bills of one customer settle it: a one-day gap between a period_end and the next
+    period_start means inclusive ends, equal dates mean exclusive ones. Without consecutive
+    bills, ends on the last day of a month (with starts on the 1st) are read as inclusive.
+    """
+    if bills.empty:
+        return False
+    b = bills.sort_values(["customer_id", "period_start"])
+    ps = pd.to_datetime(b["period_start"])
+    pe = pd.to_datetime(b["period_end"])
+    same = b["customer_id"].eq(b["customer_id"].shift(-1))
+    gap = (ps.shift(-1) - pe)[same] / pd.Timedelta(days=1)
+    if len(gap):
+        return bool((gap == 1).sum() > (gap == 0).sum())
+    return bool((pe.dt.is_month_end & (ps.dt.day == 1)).mean() > 0.5)
+
+
 def billed_from_store(store, start, end, dma: str | None = None) -> dict[str, StoreVolume]:
     """Billed metered and unmetered consumption over [start, end) from billing records [m³].
 
     Each record's billed_m3 counts in proportion to the overlap of its billing period with the
-    audit period.
+    audit period; whether period_end is the period's last day or the day after is inferred
+    (:func:`billing_end_inclusive`).
     """
     start, end = _utc(start), _utc(end)
     bills = store.billing(start=start - pd.Timedelta(days=400), end=end, dma=dma)
@@ -217,8 +240,9 @@ def billed_from_store(store, start, end, dma: str | None = None) -> dict[str, St
     if bills.empty:
         zero = StoreVolume(0.0, "store: no billing records for the period", 0.0)
         return {"billed_metered": zero, "billed_unmetered": zero}
+    inclusive = billing_end_inclusive(bills)
     ps = pd.to_datetime(bills["period_start"]).map(_utc)
-    pe = pd.to_datetime(bills["period_end"]).map(_utc)
+    pe = pd.to_datetime(bills["period_end"]).map(_utc) + pd.Timedelta(days=1 if inclusive else 0)
     length = (pe - ps) / pd.Timedelta(days=1)
     inside = ((pe.where(pe < end, end) - ps.where(ps > start, start)) / pd.Timedelta(days=1)).clip(lower=0)
     share = np.where(length > 0, inside / length.where(length > 0, 1), 0.0)
@@ -234,8 +258,8 @@ def billed_from_store(store, start, end, dma: str | None = None) -> dict[str, St
         n = int(bills.loc[mask, "customer_id"].nunique())
         out[key] = StoreVolume(
             vol,
-            f"store: {n} customer(s), billing periods prorated to the audit period; "
-            f"bills cover {100 * covered:.1f} % of customer-days",
+            f"store: {n} customer(s), billing periods (end {'inclusive' if inclusive else 'exclusive'}) "
+            f"prorated to the audit period; bills cover {100 * covered:.1f} % of customer-days",
             float(covered),
         )
     return out
