@@ -52,6 +52,13 @@ TANK_AREA = math.pi * 10**2 / 4  # 78.54 m²
 @pytest.fixture
 def store():
     st = open_store(":memory:")
+    fill_small_utility(st)
+    yield st
+    st.close()
+
+
+def fill_small_utility(st) -> None:
+    """Two DMAs, a tank, constant flows and pressures for two days, four customers billed monthly."""
     st.put_model("net", INP)
     st.set_dmas(
         pd.DataFrame({"node_id": ["J1", "T", "J2", "J3"], "dma": ["A", "A", "B", "B"]}),
@@ -95,8 +102,6 @@ def store():
         bills.append({"customer_id": cid, "period_start": "2023-12-01", "period_end": "2023-12-31", "billed_m3": vol})
         bills.append({"customer_id": cid, "period_start": "2024-01-01", "period_end": "2024-01-31", "billed_m3": vol})
     st.add_billing(pd.DataFrame(bills))
-    yield st
-    st.close()
 
 
 def test_dma_inflows_signs_and_tank(store):
