@@ -5,11 +5,16 @@ For each night of the record:
 1. **Minimum night flow** [m³/h]: the lowest mean inflow over a ``window`` (1 h) starting within
    the night hours (02:00–04:00 local by default), from the DMA's net inflow (Σ sign·flow over
    its boundary meters).
-2. **Legitimate night use** [m³/h]: households × household night use + non-households ×
-   non-household night use + exceptional night users (metered or known). tirtasu's defaults
-   (1.7 L/h per household, 8 L/h per non-household) are *assumptions* to be replaced by local
-   measurement (smart meters, logged samples); they are not sourced figures.
-3. **Night leakage** = MNF − legitimate night use [m³/h].
+2. **Legitimate night use** [m³/h], either
+   - from per-property allowances: households × household night use + non-households ×
+     non-household night use + exceptional night users. tirtasu's defaults (1.7 L/h per
+     household, 8 L/h per non-household, ±50 %) are *assumptions* to be replaced by local
+     measurement; they are not sourced figures; or
+   - calibrated on reference nights when unreported leakage was nil (right after a leak sweep
+     with repairs, or a step test): the reference MNF of the same weekday, less background
+     leakage. Night use follows the week (weekend nights differ), hence by weekday.
+3. **Night leakage** = MNF − legitimate night use [m³/h]. A night below the night use gives a
+   negative value, kept: clipping would bias the period's mean upwards.
 4. **Night-day factor** NDF [h/day] from the pressure series with FAVAD: leak flow varies as
    (P/P₀)^N1, so NDF = Σ_t (P_t / P_night)^N1 · Δt over the day, and
    daily real losses = night leakage × NDF [m³/day]. N1 is 0.5 (fixed-area leaks, rigid pipes) to
@@ -487,6 +492,11 @@ def analyse_dma(
             night_use = night_use_from_reference(nights, reference[0], reference[1], bg_night)
         else:
             night_use = night_use_from_allowances(attrs, settings)
+    if night_use.method.startswith("allowances"):
+        warnings.append(
+            "legitimate night use from assumed per-property allowances: check it against reference "
+            "nights (after a leak sweep, or a step test) or smart meters before trusting the result"
+        )
     lnu = night_use.per_night
     nights["legit_night_use_m3h"] = lnu.reindex(nights.index) if isinstance(lnu, pd.Series) else lnu
     nights["night_leakage_m3h"] = nights["mnf_m3h"] - nights["legit_night_use_m3h"]
@@ -543,7 +553,8 @@ def analyse_dma(
 def rank_dmas(results: list[DMANightFlow]) -> pd.DataFrame:
     """DMAs ranked by recoverable leakage (real losses − UARL), largest first.
 
-    DMAs without UARL (attributes unknown) are ranked after, by their real losses.
+    Ties (e.g. several DMAs at or below their UARL) are broken by real losses; DMAs without UARL
+    (attributes unknown) are ranked after, by their real losses.
 
     Returns
     -------
@@ -573,6 +584,6 @@ def rank_dmas(results: list[DMANightFlow]) -> pd.DataFrame:
         return df
     df["_has"] = df["recoverable_m3d"].notna()
     df["_key"] = df["recoverable_m3d"].fillna(df["real_losses_m3d"])
-    df = df.sort_values(["_has", "_key"], ascending=[False, False]).drop(columns=["_has", "_key"])
+    df = df.sort_values(["_has", "_key", "real_losses_m3d"], ascending=False).drop(columns=["_has", "_key"])
     df.insert(0, "rank", range(1, len(df) + 1))
     return df.set_index("dma")
