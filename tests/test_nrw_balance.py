@@ -227,3 +227,13 @@ def test_needs_a_source():
 def test_percent_base_is_checked():
     with pytest.raises(ValueError, match="apply to one of"):
         Percent(1.0, "everything")
+
+
+def test_unbilled_unmetered_cannot_be_a_share_of_itself():
+    inp = AuditInputs(
+        sources=[Source("w", 100.0)],
+        billed_metered=Volume(60.0),
+        unbilled_unmetered=Percent(1.0, "authorized_consumption"),
+    )
+    with pytest.raises(ValueError, match="part of it"):
+        water_balance(inp)

@@ -546,6 +546,12 @@ def water_balance(inputs: AuditInputs, monte_carlo: int = 0, seed: int = 0) -> W
     """
     if not inputs.sources:
         raise ValueError("the audit needs at least one source of system input")
+    uu = inputs.unbilled_unmetered
+    if isinstance(uu, Percent) and uu.of not in UNBILLED_PERCENT_BASES:
+        raise ValueError(
+            f"unbilled unmetered consumption cannot be a percentage of {uu.of} (it is part of it); "
+            f"use one of {', '.join(UNBILLED_PERCENT_BASES)}"
+        )
     prims = inputs.primitives()
     keys = [k for k, _, _ in prims]
     nominal = np.array([v for _, v, _ in prims], dtype=float)

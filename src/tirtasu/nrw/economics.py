@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 DAYS_PER_YEAR = 365.0
-EIF_CONSTANT = 144.0 * 2.0 / DAYS_PER_YEAR  # 0.789 [month²·day·year⁻¹… see module notes]
+EIF_CONSTANT = 144.0 * 2.0 / DAYS_PER_YEAR  # 0.789: months² per (year·day), see the module notes
 
 
 def loss_values(

@@ -239,7 +239,7 @@ def water_balance_svg(wb: WaterBalance, unit: str = "m3") -> str:
         ("unauthorized_consumption", "Unauthorized consumption", "apparent"),
         ("customer_meter_inaccuracies", "Customer meter inaccuracies", "apparent"),
         ("systematic_data_handling_errors", "Data handling errors", "apparent"),
-        ("real_losses", "Leakage: mains, connections, storage", "real"),
+        ("real_losses", "Leaks, bursts, overflows", "real"),
     )
     for i, (key, label, color) in enumerate(leaves):
         box(4, i, i + 1, key, label, color)

@@ -170,7 +170,7 @@ def storage_flows(store, start, end, resample: str = "15min", model: str | None 
     return pd.DataFrame(out, index=grid), notes
 
 
-def _integrate(series: pd.Series, start, end, resample: str) -> tuple[float, float]:
+def _integrate(series: pd.Series, start, end) -> tuple[float, float]:
     """Volume [m³] of a flow [m³/h] on a regular grid; missing buckets filled by the mean.
 
     Returns (volume, coverage).
@@ -197,7 +197,7 @@ def system_input_from_store(store, start, end, dma: str | None = None, resample:
     if dma is None and skipped:
         raise ValueError("cannot compute the utility's system input: " + "; ".join(skipped))
     total = flows.sum(axis=1, min_count=flows.shape[1])
-    vol, cov = _integrate(total, start, end, resample)
+    vol, cov = _integrate(total, start, end)
     if not math.isfinite(vol):
         raise ValueError(f"no inflow readings between {start} and {end}")
     what = f"DMA {dma}" if dma else f"{flows.shape[1]} DMA(s)"
