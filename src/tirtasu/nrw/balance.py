@@ -582,8 +582,11 @@ def water_balance(inputs: AuditInputs, monte_carlo: int = 0, seed: int = 0) -> W
 
     # assemble components
     grades = _input_grades(inputs)
+    has_kind = {"own_sources": any(not s.imported for s in inputs.sources), "water_imported": any(s.imported for s in inputs.sources)}
     components, indicators = {}, {}
     for k, v in values.items():
+        if not has_kind.get(k, True):
+            continue  # no imported water (or no own source): no row for it
         label, unit, formula = LABELS[k]
         if unit == "currency/yr" and inputs.currency:
             unit = f"{inputs.currency}/yr"
@@ -599,10 +602,6 @@ def water_balance(inputs: AuditInputs, monte_carlo: int = 0, seed: int = 0) -> W
             formula=formula,
             note=_note(inputs, k),
         )
-        if k in ("own_sources", "water_imported") and v == 0 and not any(
-            s.imported == (k == "water_imported") for s in inputs.sources
-        ):
-            continue
         (indicators if kind == "indicator" else components)[k] = comp
 
     bands = {}
