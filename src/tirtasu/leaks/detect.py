@@ -1,0 +1,600 @@
+"""Leak detection, localization and tracking from pressure, flow, level and smart-meter data.
+
+How it works (see docs/leaks.md for the full story):
+
+1. **Learn the leak-free network** from a training period (:mod:`tirtasu.leaks.residuals`):
+   each pressure sensor regressed on the metered flows, tank levels, smart-meter total and the
+   hour of day; the demand balance (water in minus tank filling) regressed on the smart-meter
+   total and the hour of day. Hourly means of the residuals form a vector ``z(t)``.
+2. **Hydraulic signatures** (:mod:`tirtasu.leaks.sensitivity`): for every junction ``x``, the
+   EPANET engine gives how a unit leak there changes the sensors at four times of day; after
+   the regression's share is removed this is the leak's signature ``g(x)`` in ``z``
+   (the demand balance component is 1: all leak water enters through the meters).
+3. **Detection** every hour: for windows of 6 h to 7 days ending now, the change of the mean
+   residual against the 2 days (or more) before the window, whitened with the residual
+   covariance learnt in training. Changes explained by the leaks already known (their growth
+   or repair) are projected out; the generalised likelihood ratio of a new leak is the best
+   match ``max_x (g(x)·Δ)²/‖g(x)‖²`` with a positive flow. An alarm needs that ratio over a
+   threshold, the demand balance to rise, and a leak to explain the change better than a fault
+   of any single sensor (a drifting pressure sensor, flow meter or level sensor).
+4. **Localization** (:mod:`tirtasu.leaks.localize`) turns the misfit of each node into a
+   posterior that allows for model error, and picks the pipe most likely to be within 300 m of
+   the leak, with the next best candidates.
+5. **Tracking**: each known leak's flow is re-estimated every hour from the last day; a leak
+   whose flow falls back (a repair) is closed. A new alarm close to a leak detected in the last
+   days refines that leak instead of raising a second alarm: one alarm per leak.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import wntr
+from scipy.optimize import nnls
+
+from tirtasu.leaks.data import InputError, LeakInputs, SensorIssue, check_against_model, screen_sensors
+from tirtasu.leaks.localize import NetworkDistances, node_posterior, rank_pipes
+from tirtasu.leaks.residuals import ResidualModel
+from tirtasu.leaks.sensitivity import Sensitivity, sensitivities
+
+__all__ = ["DetectConfig", "LeakReport", "detect_leaks", "DETECTION_COLUMNS"]
+
+BALANCE = "__balance__"
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+DETECTION_COLUMNS = [
+    "link_id",
+    "start_time",
+    "leak_flow_m3h",
+    "estimated_start",
+    "candidates",
+    "node_id",
+    "p_within_300m",
+    "peak_flow_m3h",
+    "repair_time",
+]
+
+
+@dataclass
+class DetectConfig:
+    """Settings of :func:`detect_leaks` (defaults tuned on simulated L-Town and KL scenarios).
+
+    Attributes
+    ----------
+    windows_h : tuple of int [h]
+        Lengths of the windows tested for a change, ending at the current hour.
+    ref_h : int [h]
+        Minimum length of the reference period before a window.
+    threshold : float
+        Alarm threshold on the generalised likelihood ratio (whitened units).
+    balance_z : float
+        The demand balance must rise by this many standard deviations (when available).
+    model_error : float
+        Relative error of the hydraulic signatures (localization temperature).
+    shrinkage : float
+        Shrinkage of the residual covariance towards its diagonal.
+    repair_fraction : float
+        A leak is closed when its flow stays below this fraction of its peak for ``repair_hours``.
+    repair_hours : int [h]
+    merge_m : float [m]
+        A new alarm this close to a leak found less than ``merge_days`` earlier refines it.
+    merge_days : float [d]
+    sens_hours : tuple of float [h]
+        Times of day of the hydraulic signatures.
+    default_train_days : float [d]
+        Training length when no training end is given.
+    min_train_days : float [d]
+    radius_m : float [m]
+        Localization radius that pipes are ranked for.
+    min_pressure_sensors : int
+        Fewer pressure sensors than this: detect from the demand balance only, do not localize.
+    """
+
+    windows_h: tuple = (6, 12, 24, 48, 96, 168)
+    ref_h: int = 48
+    threshold: float = 40.0
+    balance_z: float = 2.0
+    model_error: float = 0.15
+    shrinkage: float = 0.3
+    repair_fraction: float = 0.35
+    repair_hours: int = 24
+    merge_m: float = 400.0
+    merge_days: float = 5.0
+    sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
+    default_train_days: float = 14.0
+    min_train_days: float = 3.0
+    radius_m: float = 300.0
+    min_pressure_sensors: int = 3
+
+
+@dataclass
+class _Known:
+    """A direction in residual space that is already explained: a leak or a sensor fault."""
+
+    kind: str  # "leak" or "fault"
+    basis: np.ndarray  # (n_snapshots, channels), raw units per m³/h (leak) or per unit (fault)
+    since: int  # hour index it was found
+    # leak bookkeeping
+    node: str = ""
+    nodes: list = field(default_factory=list)
+    post: np.ndarray | None = None
+    flow: float = 0.0
+    peak: float = 0.0
+    low_hours: int = 0
+    closed: int | None = None
+    row: int | None = None
+
+
+@dataclass
+class LeakReport:
+    """What :func:`detect_leaks` found.
+
+    Attributes
+    ----------
+    detections : pandas.DataFrame
+        One row per leak: ``link_id`` (most likely pipe; empty when localization is not
+        possible), ``start_time`` (UTC time of the alarm), ``leak_flow_m3h`` (estimated flow at the
+        alarm [m³/h]), ``estimated_start`` (UTC time the leak most likely began),
+        ``candidates`` (next best pipes, ``;``-separated), ``node_id`` (most likely node),
+        ``p_within_300m`` (posterior probability that the leak is within 300 m of ``link_id``),
+        ``peak_flow_m3h`` (largest flow tracked [m³/h]), ``repair_time`` (when the leak stopped,
+        empty while it runs).
+    issues : list of SensorIssue
+        Sensor problems found (gaps, stuck values, spikes, drifts).
+    notes : list of str
+        How the data was used (training period, what could not be done and why).
+    hourly : pandas.DataFrame
+        Hourly diagnostics: the demand balance residual [m³/h] and the tracked total leak flow.
+    timings : dict
+        Seconds spent in each stage.
+    """
+
+    detections: pd.DataFrame
+    issues: list
+    notes: list
+    hourly: pd.DataFrame
+    timings: dict
+    train_until: pd.Timestamp | None = None
+
+    def write_csv(self, path) -> None:
+        self.detections.to_csv(path, index=False)
+
+
+def _parse_time(value) -> pd.Timestamp:
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _snapshot_weights(hours: tuple, n: int = 24) -> np.ndarray:
+    """(24, len(hours)) linear interpolation weights of each hour of day between snapshots."""
+    hs = np.array(hours, dtype=float)
+    W = np.zeros((n, len(hs)))
+    order = np.argsort(hs)
+    hs_sorted = hs[order]
+    for h in range(n):
+        x = h + 0.5
+        j = np.searchsorted(hs_sorted, x) % len(hs)
+        i = (j - 1) % len(hs)
+        a, b = hs_sorted[i], hs_sorted[j]
+        span = (b - a) % 24 or 24.0
+        w = ((x - a) % 24) / span
+        W[h, order[i]] += 1 - w
+        W[h, order[j]] += w
+    return W
+
+
+class _Whitener:
+    """Inverse square root of the residual covariance for a subset of channels (cached)."""
+
+    def __init__(self, S: np.ndarray, shrinkage: float):
+        self.S = (1 - shrinkage) * S + shrinkage * np.diag(np.diag(S))
+        self._cache: dict[bytes, np.ndarray] = {}
+
+    def get(self, mask: np.ndarray) -> np.ndarray:
+        key = mask.tobytes()
+        if key not in self._cache:
+            sub = self.S[np.ix_(mask, mask)]
+            vals, vecs = np.linalg.eigh(sub)
+            vals = np.maximum(vals, vals.max() * 1e-8)
+            self._cache[key] = (vecs / np.sqrt(vals)) @ vecs.T
+        return self._cache[key]
+
+
+def _kappa(Y: np.ndarray, lengths) -> dict[int, float]:
+    """Variance inflation of L-hour means of whitened residuals (temporal correlation)."""
+    out = {}
+    n = len(Y)
+    last = 1.0
+    for L in sorted(set(lengths)):
+        if L <= 1:
+            out[L] = 1.0
+            continue
+        if n >= 4 * L:
+            c = np.nancumsum(np.vstack([np.zeros((1, Y.shape[1])), Y]), axis=0)
+            m = (c[L:] - c[:-L]) / L
+            k = float(np.nanmean(np.nanvar(m, axis=0)) * L)
+            last = max(1.0, k, last)
+        out[L] = last
+    return out
+
+
+def detect_leaks(
+    wn: wntr.network.WaterNetworkModel,
+    inputs: LeakInputs,
+    train_until=None,
+    config: DetectConfig | None = None,
+    progress=None,
+    sensitivity: Sensitivity | None = None,
+) -> LeakReport:
+    """Detect, localize and track leaks.
+
+    Parameters
+    ----------
+    wn : wntr.network.WaterNetworkModel
+        The network model (any EPANET units); its node and link ids name the sensors.
+    inputs : LeakInputs
+        Pressure [m], flow [m³/h], level [m] and demand [L/h] tables (UTC index).
+    train_until : datetime-like, optional
+        End of the leak-free training period (UTC). Default: the first
+        ``config.default_train_days`` days (at most a quarter of the data), with a note.
+    config : DetectConfig, optional
+    progress : callable, optional
+        Called with (stage description, fraction done).
+    sensitivity : Sensitivity, optional
+        Precomputed signatures (for repeated runs on the same layout).
+
+    Returns
+    -------
+    LeakReport
+
+    Raises
+    ------
+    InputError
+        Columns that are not in the model, no time overlap, too short a training period.
+    """
+    cfg = config or DetectConfig()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    say = progress or (lambda stage, frac: None)
+    notes: list[str] = []
+
+    check_against_model(inputs, wn)
+    data = inputs.regular()
+    data, issues = screen_sensors(data)
+    idx = data.index
+    if len(idx) < 2:
+        raise InputError("too little data")
+    start, end = idx[0], idx[-1]
+    if train_until is None:
+        span_days = (end - start) / pd.Timedelta(days=1)
+        days = min(cfg.default_train_days, max(cfg.min_train_days, 0.25 * span_days))
+        train_end = start + pd.Timedelta(days=days)
+        notes.append(
+            f"no training end given: the first {days:g} days ({start:%Y-%m-%d %H:%M} to {train_end:%Y-%m-%d %H:%M}) "
+            "are assumed leak-free; a leak already running then is learnt as normal and cannot be found"
+        )
+    else:
+        train_end = _parse_time(train_until)
+    if train_end <= start or (train_end - start) < pd.Timedelta(days=cfg.min_train_days):
+        raise InputError(
+            f"the training period ({start:%Y-%m-%d %H:%M} to {train_end:%Y-%m-%d %H:%M}) is shorter than "
+            f"{cfg.min_train_days:g} days: give a later --train-until"
+        )
+    if train_end >= end:
+        raise InputError(f"the training period ends at or after the last reading ({end:%Y-%m-%d %H:%M}): nothing left to analyse")
+    train = np.asarray(idx < train_end)
+    timings["prepare"] = time.perf_counter() - t0
+
+    # -- leak-free model ------------------------------------------------------------------
+    t1 = time.perf_counter()
+    say("learning the leak-free network", 0.0)
+    rm = ResidualModel().fit(data, train, wn)
+    notes += rm.notes
+    Z = rm.hourly_residuals(data)
+    hours = Z.index
+    channels = list(Z.columns)
+    n_p = len(rm.pressure_sensors)
+    has_bal = BALANCE in channels
+    c = len(channels)
+    Zv = Z.to_numpy()
+    train_h = np.asarray(hours < train_end)
+    timings["residuals"] = time.perf_counter() - t1
+
+    localize = n_p >= cfg.min_pressure_sensors
+    if not localize:
+        notes.append(
+            f"only {n_p} usable pressure sensor(s): too few to localize (at least {cfg.min_pressure_sensors} needed); "
+            "leaks are detected from the demand balance and reported without a pipe"
+        )
+    if not has_bal and n_p == 0:
+        raise InputError("no usable pressure sensor and no demand balance: nothing to detect leaks with")
+
+    # -- hydraulic signatures -----------------------------------------------------------------
+    t1 = time.perf_counter()
+    candidates = list(wn.junction_name_list)
+    if sensitivity is None:
+        say("computing hydraulic signatures", 0.0)
+        levels = {t: float(np.nanmean(data.level[t][train])) for t in rm.level_sensors}
+        sens_list = [
+            sensitivities(wn, rm.pressure_sensors, rm.flow_sensors, candidates, hours=(h,), tank_levels=levels)
+            for h in cfg.sens_hours
+        ]
+    else:
+        sens_list = [sensitivity] * len(cfg.sens_hours)
+    n_s = len(sens_list)
+    bases = np.zeros((n_s, len(candidates), c))  # signature of a unit leak per snapshot
+    for k, s in enumerate(sens_list):
+        J = rm.flow_jacobian(cfg.sens_hours[k])
+        bases[k, :, :n_p] = s.dp - s.dq @ J.T
+        if has_bal:
+            bases[k, :, n_p] = 1.0
+    hour_w = _snapshot_weights(cfg.sens_hours)
+    timings["signatures"] = time.perf_counter() - t1
+
+    # fault directions: a step on one pressure sensor, on one flow meter, on one level sensor
+    fault_dirs, fault_names = [], []
+    for j in range(n_p):
+        v = np.zeros(c)
+        v[j] = 1.0
+        fault_dirs.append(v)
+        fault_names.append(("pressure", rm.pressure_sensors[j]))
+    Jm = np.mean([rm.flow_jacobian(h) for h in cfg.sens_hours], axis=0) if rm.flow_sensors else np.zeros((n_p, 0))
+    for k, lk in enumerate(rm.flow_sensors):
+        v = np.zeros(c)
+        v[:n_p] = -Jm[:, k]
+        if has_bal and lk in rm.sources:
+            v[n_p] = rm.sources[lk]
+        if np.abs(v).max() > 0:
+            fault_dirs.append(v / np.linalg.norm(v))
+            fault_names.append(("flow", lk))
+    JL = rm.level_jacobian()
+    for k, tank in enumerate(rm.level_sensors):
+        v = np.zeros(c)
+        v[:n_p] = -JL[:, k]
+        if np.abs(v).max() > 0:
+            fault_dirs.append(v / np.linalg.norm(v))
+            fault_names.append(("level", tank))
+    fault_dirs = np.array(fault_dirs).reshape(-1, c)
+
+    # -- noise model from training -----------------------------------------------------------
+    Ztr = Zv[train_h]
+    complete = np.isfinite(Ztr).all(axis=1)
+    if complete.sum() > 2 * c:
+        S = np.cov(Ztr[complete].T)
+    else:
+        S = np.diag(np.nanvar(Ztr, axis=0))
+    S = np.atleast_2d(S)
+    sd = np.sqrt(np.maximum(np.diag(S), 1e-12))
+    whiten = _Whitener(S, cfg.shrinkage)
+    full = np.ones(c, dtype=bool)
+    Wfull = whiten.get(full)
+    Y = (np.nan_to_num(Ztr - np.nanmean(Ztr, axis=0))) @ Wfull.T
+    ref_lengths = {max(cfg.ref_h, L // 2) for L in cfg.windows_h}
+    kappa = _kappa(Y, list(cfg.windows_h) + sorted(ref_lengths) + [24])
+
+    # prefix sums for fast window means
+    finite = np.isfinite(Zv)
+    csum = np.vstack([np.zeros((1, c)), np.cumsum(np.where(finite, Zv, 0.0), axis=0)])
+    ccount = np.vstack([np.zeros((1, c)), np.cumsum(finite, axis=0)])
+    hod = hours.hour.to_numpy()
+    cw = np.vstack([np.zeros((1, n_s)), np.cumsum(hour_w[hod], axis=0)])
+
+    def window(a: int, b: int):
+        n = ccount[b] - ccount[a]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (csum[b] - csum[a]) / n
+        ok = n >= 0.5 * (b - a)
+        w = (cw[b] - cw[a]) / max(b - a, 1)
+        return mean, ok, w
+
+    dist = NetworkDistances(wn) if localize else None
+    cand_index = {n: i for i, n in enumerate(candidates)}
+    pipe_len_prior = np.ones(len(candidates))
+    if localize:
+        # each node stands for half the pipe length around it
+        lengths = np.zeros(len(dist.nodes))
+        for (a, b), L in zip(dist.pipe_ends, dist.pipe_len):
+            lengths[a] += L / 2
+            lengths[b] += L / 2
+        pipe_len_prior = np.array([max(lengths[dist.index[n]], 1.0) for n in candidates])
+        pipe_len_prior /= pipe_len_prior.mean()
+
+    known: list[_Known] = []
+    masked = np.zeros(c, dtype=bool)  # channels dropped for a fault
+    rows: list[dict] = []
+    total_flow = np.full(len(hours), np.nan)
+    first = int(np.searchsorted(hours, train_end))
+    n_hours = len(hours)
+    max_L = max(cfg.windows_h)
+
+    def active_known(h: int) -> list[_Known]:
+        cool = max_L + max(ref_lengths)
+        return [k for k in known if k.closed is None or h - k.closed < cool]
+
+    t1 = time.perf_counter()
+    say("detecting", 0.0)
+    for h in range(first, n_hours + 1):
+        if (h - first) % 24 == 0:
+            say("detecting", (h - first) / max(1, n_hours - first))
+        # ---- track the flow of the leaks that are open --------------------------------------
+        open_leaks = [k for k in known if k.kind == "leak" and k.closed is None]
+        if open_leaks and h - 24 >= 0:
+            mean, ok, w = window(max(0, h - 24), h)
+            m = ok & ~masked
+            if m.any():
+                Wm = whiten.get(m)
+                y = Wm @ np.nan_to_num(mean[m])
+                A = np.column_stack([Wm @ (w @ k.basis)[m] for k in open_leaks])
+                faults = [k for k in known if k.kind == "fault"]
+                if faults:
+                    F = np.column_stack([Wm @ (w @ k.basis)[m] for k in faults])
+                    Qf, _ = np.linalg.qr(F)
+                    y = y - Qf @ (Qf.T @ y)
+                    A = A - Qf @ (Qf.T @ A)
+                flows, _ = nnls(A, y)
+                for k, q in zip(open_leaks, flows):
+                    k.flow = float(q)
+                    k.peak = max(k.peak, k.flow) if h - k.since >= 12 else k.peak
+                    if h - k.since >= 24 and k.flow < cfg.repair_fraction * max(k.peak, 1e-9):
+                        k.low_hours += 1
+                    else:
+                        k.low_hours = 0
+                    if k.low_hours >= cfg.repair_hours:
+                        k.closed = h - cfg.repair_hours - 12
+                        rows[k.row]["repair_time"] = hours[min(max(k.closed, 0), n_hours - 1)].strftime(TIME_FORMAT)
+                total_flow[h - 1] = float(flows.sum())
+            for k in open_leaks:
+                if k.row is not None:
+                    rows[k.row]["peak_flow_m3h"] = round(max(k.peak, rows[k.row]["leak_flow_m3h"]), 3)
+        if h == n_hours:
+            break
+
+        # ---- test for a new leak ------------------------------------------------------------
+        best = None
+        kn = active_known(h)
+        for L in cfg.windows_h:
+            R = max(cfg.ref_h, L // 2)
+            a = h + 1 - L
+            if a - R < 0:
+                continue
+            mW, okW, wW = window(a, h + 1)
+            mR, okR, wR = window(a - R, a)
+            m = okW & okR & ~masked
+            if m.sum() < 1:
+                continue
+            v = kappa[L] / L + kappa[R] / R
+            Wm = whiten.get(m) / np.sqrt(v)
+            delta = Wm @ (mW - mR)[m]
+            wmix = (wW * L + wR * R) / (L + R)
+            G = np.tensordot(wmix, bases, axes=(0, 0))[:, m] @ Wm.T  # (n, cm)
+            dirs = [Wm @ (wmix @ k.basis)[m] for k in kn]
+            if dirs:
+                Q, _ = np.linalg.qr(np.column_stack(dirs))
+                delta = delta - Q @ (Q.T @ delta)
+                G = G - (G @ Q) @ Q.T
+            gd = G @ delta
+            gg = np.einsum("ij,ij->i", G, G)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                T = np.where(gd > 0, gd * gd / np.maximum(gg, 1e-12), 0.0)
+            i_best = int(np.argmax(T))
+            T_leak = float(T[i_best])
+            # single-sensor faults
+            F = fault_dirs[:, m] @ Wm.T
+            if dirs:
+                F = F - (F @ Q) @ Q.T
+            fd = F @ delta
+            ff = np.einsum("ij,ij->i", F, F)
+            Tf = np.where(ff > 1e-12, fd * fd / np.maximum(ff, 1e-12), 0.0)
+            j_best = int(np.argmax(Tf)) if len(Tf) else -1
+            T_fault = float(Tf[j_best]) if len(Tf) else 0.0
+            bal_z = np.inf
+            if has_bal and m[n_p]:
+                bal_z = float((mW - mR)[n_p] / (sd[n_p] * np.sqrt(v)))
+            score = max(T_leak, T_fault)
+            if best is None or score > best["score"]:
+                best = dict(score=score, L=L, R=R, a=a, m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best,
+                            T_leak=T_leak, T_fault=T_fault, j=j_best, bal_z=bal_z, wmix=wmix, dirs=len(dirs))
+        if best is None:
+            continue
+
+        if best["T_fault"] > cfg.threshold and best["T_fault"] > best["T_leak"] and best["bal_z"] < cfg.balance_z:
+            kind, loc = fault_names[best["j"]]
+            v = fault_dirs[best["j"]]
+            t_fault = hours[best["a"]]
+            if kind == "pressure":
+                masked[channels.index(loc)] = True
+            else:
+                known.append(_Known(kind="fault", basis=np.tile(v, (n_s, 1)), since=h))
+            issues.append(
+                SensorIssue(kind, loc, "drift", t_fault, None,
+                            "its readings moved away from what the other sensors and the model explain "
+                            "(drift or offset); not used from then on" if kind == "pressure" else
+                            "its readings moved in a way no leak explains (drift or offset); its effect is discounted")
+            )
+            continue
+
+        if not (best["T_leak"] > cfg.threshold and best["bal_z"] >= cfg.balance_z):
+            continue
+
+        # ---- a new leak: localize it ----------------------------------------------------------
+        G, delta, m = best["G"], best["delta"], best["m"]
+        post, qs, chi2 = node_posterior(delta, G, cfg.model_error, prior=pipe_len_prior)
+        i_map = int(np.argmax(post))
+        q_hat = float(qs[best["i"]])
+        if not localize:
+            post = np.full(len(candidates), 1.0 / len(candidates))
+        # onset: step change point of the matched-filter output
+        u = G[best["i"]] / max(np.linalg.norm(G[best["i"]]), 1e-12)
+        a0 = best["a"] - best["R"]
+        seg = Zv[a0 : h + 1][:, m]
+        seg = np.where(np.isfinite(seg), seg, np.nanmean(seg, axis=0))
+        y = np.nan_to_num(seg) @ (best["Wm"].T @ u)
+        n_seg = len(y)
+        cs = np.cumsum(y)
+        best_tau, best_s = best["a"], -np.inf
+        for tau in range(max(1, best["R"] // 2), n_seg - 1):
+            m1 = cs[tau - 1] / tau
+            m2 = (cs[-1] - cs[tau - 1]) / (n_seg - tau)
+            s = (m2 - m1) ** 2 * tau * (n_seg - tau) / n_seg
+            if m2 > m1 and s > best_s:
+                best_s, best_tau = s, a0 + tau
+        est_start = hours[best_tau]
+
+        top = np.argsort(post)[::-1][:50]
+        basis = np.zeros((n_s, c))
+        wsum = post[top].sum()
+        for i in top:
+            basis += post[i] / wsum * bases[:, i, :]
+        node = candidates[i_map]
+
+        # one alarm per leak: near a leak found in the last days → refine that one
+        merged = False
+        if localize:
+            d_nodes = dist.from_node(node)
+            for k in known:
+                if k.kind != "leak" or k.closed is not None or h - k.since > cfg.merge_days * 24:
+                    continue
+                if d_nodes[dist.index[k.node]] <= cfg.merge_m:
+                    # combined posterior: the change seen now includes what the old one missed
+                    k.basis = 0.5 * (k.basis + basis)
+                    merged = True
+                    break
+        if merged:
+            continue
+
+        if localize:
+            ranking = rank_pipes(post, candidates, dist, radius_m=cfg.radius_m)
+            link, alts, p300 = ranking.pipes[0], ranking.pipes[1:], ranking.probability[0]
+        else:
+            link, alts, p300 = "", [], float("nan")
+        t_alarm = hours[h] + pd.Timedelta(hours=1)  # the hour's data is complete at its end
+        t_alarm = min(t_alarm, end)
+        rows.append(
+            {
+                "link_id": link,
+                "start_time": t_alarm.strftime(TIME_FORMAT),
+                "leak_flow_m3h": round(q_hat, 3),
+                "estimated_start": est_start.strftime(TIME_FORMAT),
+                "candidates": ";".join(alts),
+                "node_id": node if localize else "",
+                "p_within_300m": round(p300, 3) if localize else np.nan,
+                "peak_flow_m3h": round(q_hat, 3),
+                "repair_time": "",
+            }
+        )
+        known.append(
+            _Known(kind="leak", basis=basis, since=h, node=node, nodes=[candidates[i] for i in top[:10]],
+                   post=post[top], flow=q_hat, peak=q_hat, row=len(rows) - 1)
+        )
+    timings["detect"] = time.perf_counter() - t1
+    say("detecting", 1.0)
+
+    detections = pd.DataFrame(rows, columns=DETECTION_COLUMNS)
+    hourly = pd.DataFrame(index=hours)
+    if has_bal:
+        hourly["balance_residual_m3h"] = Z[BALANCE]
+    hourly["tracked_leak_flow_m3h"] = total_flow
+    timings["total"] = time.perf_counter() - t0
+    return LeakReport(detections=detections, issues=issues, notes=notes, hourly=hourly, timings=timings, train_until=train_end)
