@@ -142,3 +142,17 @@ def test_store_persists_and_reopens(tmp_path):
 def test_postgresql_url_says_not_yet():
     with pytest.raises(NotImplementedError, match="PostgreSQL"):
         open_store("postgresql://localhost/test")
+
+
+def test_batch_order_and_repeats(store):
+    store.upsert_sensors(_registry())
+    batch = pd.concat([_batch("P_b", "2025-01-01", 4), _batch("P_a", "2025-01-01", 4)]).iloc[::-1]
+    repeated = pd.concat([batch, batch.iloc[:2]])  # the same readings twice: collapsed
+    assert store.add_readings(repeated).added == 8
+    stored = store.readings(wide=True)
+    assert stored.index.is_monotonic_increasing and stored["P_a"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    clash = _batch("P_a", "2025-02-01", 2)
+    clash = pd.concat([clash, clash.assign(value=[5.0, 1.0])])
+    with pytest.raises(ValueError, match="1 \\(sensor, time\\) pairs appear with different values"):
+        store.add_readings(clash)
+    assert len(store.readings()) == 8

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from tirtasu.store.base import (
     BILLING_COLUMNS,
@@ -36,12 +37,14 @@ CREATE TABLE IF NOT EXISTS sensors (
     node_id VARCHAR,
     link_id VARCHAR,
     dma VARCHAR,
-    description VARCHAR
+    description VARCHAR,
+    sensor_key INTEGER NOT NULL UNIQUE
 );
--- no primary key on readings: the index would cost more at bulk load than the
--- anti-join that add_readings does to stay idempotent
+-- Readings refer to sensors by an integer key: half the bytes of a text id per reading.
+-- No primary key: the index would cost more at bulk load than the checks add_readings
+-- makes to stay idempotent.
 CREATE TABLE IF NOT EXISTS readings (
-    sensor_id VARCHAR NOT NULL,
+    sensor_key INTEGER NOT NULL,
     time TIMESTAMP NOT NULL,
     value DOUBLE NOT NULL
 );
@@ -131,13 +134,17 @@ class DuckDBStore(Store):
     # -- sensors -----------------------------------------------------------------------------
     def upsert_sensors(self, registry: pd.DataFrame) -> int:
         reg = make_registry(registry)
+        columns = ", ".join(SENSOR_COLUMNS)
         with self.transaction():
             self.con.register("_new_sensors", reg)
             try:
+                # a sensor keeps its key for life; new sensors get the next ones
                 self.con.execute(
-                    "INSERT OR REPLACE INTO sensors SELECT "
+                    f"INSERT INTO sensors ({columns}, sensor_key) SELECT "
                     + ", ".join(f"CAST({c} AS VARCHAR)" for c in SENSOR_COLUMNS)
-                    + " FROM _new_sensors"
+                    + ", (SELECT coalesce(max(sensor_key), 0) FROM sensors) + row_number() OVER () "
+                    "FROM _new_sensors ON CONFLICT (sensor_id) DO UPDATE SET "
+                    + ", ".join(f"{c} = excluded.{c}" for c in SENSOR_COLUMNS if c != "sensor_id")
                 )
             finally:
                 self.con.unregister("_new_sensors")
@@ -145,64 +152,66 @@ class DuckDBStore(Store):
 
     def sensors(self, kind=None, dma=None) -> pd.DataFrame:
         where, params = _filters(kind=kind, dma=dma)
-        df = self._df(f"SELECT * FROM sensors {where} ORDER BY sensor_id", params)
+        df = self._df(f"SELECT {', '.join(SENSOR_COLUMNS)} FROM sensors {where} ORDER BY sensor_id", params)
         return df.astype(object).where(df.notna(), None)
 
     # -- readings ----------------------------------------------------------------------------
+    def _sensor_keys(self, sensor_ids) -> tuple[np.ndarray, list[str]]:
+        """Integer key of each reading's sensor, and the sensor id of each key used."""
+        ids = sensor_ids.astype("category") if not isinstance(sensor_ids.dtype, pd.CategoricalDtype) else sensor_ids
+        categories = [str(c) for c in ids.cat.categories]
+        known = dict(
+            self.con.execute(
+                "SELECT sensor_id, sensor_key FROM sensors WHERE list_contains(?::VARCHAR[], sensor_id)", [categories]
+            ).fetchall()
+        )
+        codes = ids.cat.codes.to_numpy()
+        used = np.unique(codes)
+        unknown = [categories[c] for c in used if c >= 0 and categories[c] not in known]
+        if unknown or (len(used) and used[0] < 0):
+            raise KeyError("readings for unregistered sensor(s): " + ", ".join(unknown[:20] or ["(missing id)"]))
+        lookup = np.array([known.get(c, -1) for c in categories], dtype=np.int32)
+        return lookup[codes], categories
+
     def add_readings(self, readings: pd.DataFrame) -> WriteResult:
         if len(readings) == 0:
             return WriteResult()
-        batch = pd.DataFrame(
-            {
-                "sensor_id": readings["sensor_id"],
-                "time": to_utc_naive(readings["time"]),
-                "value": np.asarray(readings["value"], dtype=float),
-            }
-        )
-        if not np.isfinite(batch["value"].to_numpy()).all():
+        keys, _ = self._sensor_keys(readings["sensor_id"])
+        times = to_utc_naive(readings["time"]).to_numpy().astype("datetime64[us]").view(np.int64)
+        values = np.asarray(readings["value"], dtype=float)
+        if not np.isfinite(values).all():
             raise ValueError("readings must be finite numbers; validate before storing")
+        keys, times, values = _sorted_unique(keys, times, values)
+        batch = pa.table({"sensor_key": keys, "time": pa.array(times.view("datetime64[us]")), "value": values})
+        lo, hi = (pd.Timestamp(int(times.min()), unit="us"), pd.Timestamp(int(times.max()), unit="us"))
+        sensor_keys = np.unique(keys).tolist()
         self.con.register("_batch", batch)
         try:
             with self.transaction():
-                unknown = self.con.execute(
-                    "SELECT DISTINCT CAST(b.sensor_id AS VARCHAR) FROM _batch b "
-                    "ANTI JOIN sensors s ON s.sensor_id = CAST(b.sensor_id AS VARCHAR) LIMIT 20"
-                ).fetchall()
-                if unknown:
-                    raise KeyError(
-                        "readings for unregistered sensor(s): " + ", ".join(u[0] for u in unknown)
-                    )
-                # One row per (sensor, time) in the batch; a batch that disagrees with itself
-                # is the caller's to resolve.
-                self.con.execute(
-                    "CREATE OR REPLACE TEMP TABLE _b AS "
-                    "SELECT CAST(sensor_id AS VARCHAR) AS sensor_id, time, any_value(value) AS value, "
-                    "count(DISTINCT value) AS n_values FROM _batch GROUP BY ALL"
-                )
-                clash = self.con.execute("SELECT count(*) FROM _b WHERE n_values > 1").fetchone()[0]
-                if clash:
-                    raise ValueError(f"{clash} (sensor, time) pairs appear with different values in one batch")
-                lo, hi = self.con.execute("SELECT min(time), max(time) FROM _b").fetchone()
+                overlap = self.con.execute(
+                    "SELECT count(*) FROM readings WHERE time BETWEEN ? AND ? AND list_contains(?::INTEGER[], sensor_key)",
+                    [lo, hi, sensor_keys],
+                ).fetchone()[0]
+                if overlap == 0:  # the common case: new data, written as it comes
+                    self.con.execute("INSERT INTO readings SELECT sensor_key, time, value FROM _batch")
+                    return WriteResult(added=len(values))
                 self.con.execute(
                     "CREATE OR REPLACE TEMP TABLE _old AS "
-                    "SELECT b.sensor_id, b.time, b.value, r.value AS stored_value FROM _b b "
+                    "SELECT b.sensor_key, b.time, b.value, r.value AS stored_value FROM _batch b "
                     "JOIN (SELECT * FROM readings WHERE time BETWEEN ? AND ?) r "
-                    "ON r.sensor_id = b.sensor_id AND r.time = b.time",
+                    "ON r.sensor_key = b.sensor_key AND r.time = b.time",
                     [lo, hi],
                 )
-                unchanged = self.con.execute(
-                    "SELECT count(*) FROM _old WHERE value = stored_value"
-                ).fetchone()[0]
+                unchanged = self.con.execute("SELECT count(*) FROM _old WHERE value = stored_value").fetchone()[0]
                 conflicts = self._df(
-                    "SELECT sensor_id, time, value, stored_value FROM _old "
-                    "WHERE value <> stored_value ORDER BY sensor_id, time"
+                    "SELECT s.sensor_id, o.time, o.value, o.stored_value FROM _old o "
+                    "JOIN sensors s USING (sensor_key) WHERE o.value <> o.stored_value ORDER BY 1, 2"
                 )
                 added = self.con.execute(
-                    "INSERT INTO readings SELECT b.sensor_id, b.time, b.value FROM _b b "
-                    "ANTI JOIN _old o ON o.sensor_id = b.sensor_id AND o.time = b.time "
-                    "ORDER BY b.time, b.sensor_id"
+                    "INSERT INTO readings SELECT b.sensor_key, b.time, b.value FROM _batch b "
+                    "ANTI JOIN _old o ON o.sensor_key = b.sensor_key AND o.time = b.time"
                 ).fetchone()[0]
-                self.con.execute("DROP TABLE _b; DROP TABLE _old")
+                self.con.execute("DROP TABLE _old")
         finally:
             self.con.unregister("_batch")
         conflicts["time"] = pd.to_datetime(conflicts["time"]).dt.tz_localize("UTC")
@@ -225,13 +234,13 @@ class DuckDBStore(Store):
                 raise ValueError(f"unknown aggregate {how!r}; expected one of {', '.join(_AGGREGATES)}")
             bucket = bucket_interval(resample)
             sql = (
-                f"SELECT r.sensor_id, time_bucket({bucket}, r.time) AS time, {_AGGREGATES[how]} AS value "
-                f"FROM readings r JOIN sensors s USING (sensor_id) {where} GROUP BY ALL ORDER BY 1, 2"
+                f"SELECT s.sensor_id, time_bucket({bucket}, r.time) AS time, {_AGGREGATES[how]} AS value "
+                f"FROM readings r JOIN sensors s USING (sensor_key) {where} GROUP BY ALL ORDER BY 1, 2"
             )
         else:
             sql = (
-                f"SELECT r.sensor_id, r.time, r.value FROM readings r "
-                f"JOIN sensors s USING (sensor_id) {where} ORDER BY 1, 2"
+                f"SELECT s.sensor_id, r.time, r.value FROM readings r "
+                f"JOIN sensors s USING (sensor_key) {where} ORDER BY 1, 2"
             )
         df = self._df(sql, params)
         df["time"] = pd.to_datetime(df["time"]).dt.tz_localize("UTC")
@@ -243,7 +252,7 @@ class DuckDBStore(Store):
     def readings_summary(self) -> pd.DataFrame:
         df = self._df(
             "SELECT s.sensor_id, s.kind, s.dma, count(r.value) AS n, min(r.time) AS first, "
-            "max(r.time) AS last FROM sensors s LEFT JOIN readings r USING (sensor_id) "
+            "max(r.time) AS last FROM sensors s LEFT JOIN readings r USING (sensor_key) "
             "GROUP BY ALL ORDER BY s.kind, s.sensor_id"
         )
         for col in ("first", "last"):
@@ -358,6 +367,29 @@ class DuckDBStore(Store):
         return default if row is None else json.loads(row[0])
 
 
+def _sorted_unique(keys: np.ndarray, times: np.ndarray, values: np.ndarray):
+    """Readings ordered by sensor and time, one per (sensor, time).
+
+    Exports usually arrive ordered, which an O(n) check confirms; otherwise they are sorted.
+    Repeats with the same value collapse; repeats with different values are refused.
+    """
+    d_key, d_time = np.diff(keys), np.diff(times)
+    if not np.all((d_key > 0) | ((d_key == 0) & (d_time > 0))):
+        order = np.lexsort((times, keys))
+        keys, times, values = keys[order], times[order], values[order]
+        d_key, d_time = np.diff(keys), np.diff(times)
+        repeat = (d_key == 0) & (d_time == 0)
+        if repeat.any():
+            if np.any(values[1:][repeat] != values[:-1][repeat]):
+                raise ValueError(
+                    f"{int(np.sum(values[1:][repeat] != values[:-1][repeat]))} (sensor, time) pairs appear "
+                    "with different values in one batch"
+                )
+            keep = np.concatenate([[True], ~repeat])
+            keys, times, values = keys[keep], times[keep], values[keep]
+    return keys, times, values
+
+
 def _filters(kind=None, dma=None, sensor_ids=None, start=None, end=None, sensor_table=""):
     """WHERE clause and parameters; values always go through parameters, never into the SQL.
 
@@ -372,7 +404,7 @@ def _filters(kind=None, dma=None, sensor_ids=None, start=None, end=None, sensor_
         params.append(dma)
     if sensor_ids is not None:
         ids = [sensor_ids] if isinstance(sensor_ids, str) else [str(i) for i in sensor_ids]
-        clauses.append("list_contains(?::VARCHAR[], r.sensor_id)")
+        clauses.append("list_contains(?::VARCHAR[], s.sensor_id)")
         params.append(ids)
     if start is not None:
         clauses.append("r.time >= ?")
