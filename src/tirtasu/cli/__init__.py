@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from tirtasu import __version__
-from tirtasu.cli import demo, network, nrw, simulate, telemetry
+from tirtasu.cli import demo, leaks, network, nrw, simulate, telemetry
 
 app = typer.Typer(
     name="tirtasu",
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(network.app, name="network")
 app.add_typer(telemetry.app, name="telemetry")
 app.add_typer(nrw.app, name="nrw")
+app.add_typer(leaks.app, name="leaks")
 app.command("simulate")(simulate.simulate)
 app.command("demo")(demo.demo)
 

@@ -212,27 +212,46 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
+def _spikes(x: np.ndarray, spike_sd: float) -> np.ndarray:
+    """Isolated readings that jump away from both neighbours in the same direction."""
+    d = np.diff(x)
+    fin = np.isfinite(d)
+    out = np.zeros(len(x), dtype=bool)
+    if fin.sum() <= 20:
+        return out
+    mad = np.nanmedian(np.abs(d[fin] - np.nanmedian(d[fin])))
+    sd = max(1.4826 * mad, 1e-9)
+    jump_in = np.concatenate([[0.0], d])
+    jump_out = np.concatenate([-d, [0.0]])
+    with np.errstate(invalid="ignore"):
+        out = (np.abs(jump_in) > spike_sd * sd) & (np.abs(jump_out) > spike_sd * sd) & (np.sign(jump_in) == np.sign(jump_out))
+    return out
+
+
 def screen_sensors(
     inputs: LeakInputs,
     stuck_hours: float = 2.0,
-    spike_sd: float = 8.0,
+    spike_sd: float = 12.0,
     min_coverage: float = 0.5,
+    skip_spikes: set | None = None,
 ) -> tuple[LeakInputs, list[SensorIssue]]:
     """Blank out what a sensor's own series shows to be wrong; report it.
 
     * gaps longer than an hour are reported (they stay NaN);
-    * stuck: the same value repeated for ``stuck_hours`` or more while the sensor normally
-      varies (its usual longest repeat is much shorter) → NaN;
+    * stuck: the same value repeated for ``stuck_hours`` or more → NaN;
     * spikes: a reading that jumps from both neighbours by more than ``spike_sd`` robust
-      standard deviations of the sensor's step-to-step changes → NaN;
+      standard deviations of the sensor's step-to-step changes → NaN; a jump that several
+      sensors of the same kind make at the same time is hydraulics (a pump starting, a valve),
+      not a fault, and is kept; so are the jumps of the links in ``skip_spikes`` (pumps);
     * a sensor with less than ``min_coverage`` of its readings left is dropped (``unused``).
 
-    Demand (AMR) columns are only checked for coverage.
+    Demand (AMR) columns are only checked for gaps and coverage.
     """
     issues: list[SensorIssue] = []
     out = {}
     step = inputs.step
     idx = inputs.index
+    skip_spikes = skip_spikes or set()
     n_stuck = max(3, int(round(pd.Timedelta(hours=stuck_hours) / step)))
     n_gap = max(2, int(round(pd.Timedelta(hours=1) / step)))
     for kind, df in inputs.frames().items():
@@ -240,6 +259,18 @@ def screen_sensors(
             out[kind] = df
             continue
         df = df.copy()
+        spikes = {}
+        if kind != "demand":
+            for col in df.columns:
+                if not (kind == "flow" and col in skip_spikes):
+                    spikes[col] = _spikes(df[col].to_numpy(dtype=float), spike_sd)
+            if spikes:
+                shared = np.sum(list(spikes.values()), axis=0)
+                # the same jump ±1 step in two or more sensors: hydraulics
+                near = shared + np.concatenate([[0], shared[:-1]]) + np.concatenate([shared[1:], [0]])
+                common = near >= 2
+                for col in spikes:
+                    spikes[col] &= ~common
         keep = []
         for col in df.columns:
             x = df[col].to_numpy(dtype=float, copy=True)
@@ -247,34 +278,23 @@ def screen_sensors(
                 if b - a >= n_gap:
                     issues.append(SensorIssue(kind, col, "gap", idx[a], idx[b - 1], f"no data for {(b - a) * step}"))
             if kind != "demand":
-                # stuck values
                 same = np.zeros(len(x), dtype=bool)
                 same[1:] = (x[1:] == x[:-1]) & np.isfinite(x[1:])
-                # a run of k equal steps marks k+1 readings
-                for a, b in _runs(same):
+                for a, b in _runs(same):  # a run of k equal steps marks k+1 readings
                     if b - a + 1 >= n_stuck:
-                        x[a - 1 if a > 0 else a : b] = np.nan
+                        x[max(a - 1, 0) : b] = np.nan
                         issues.append(
                             SensorIssue(kind, col, "stuck", idx[max(a - 1, 0)], idx[b - 1],
                                         f"value {df[col].iloc[a]:g} repeated {b - a + 1} times; readings ignored")
                         )
-                # spikes: both neighbours far away, in the same direction
-                d = np.diff(x)
-                fin = np.isfinite(d)
-                if fin.sum() > 20:
-                    mad = np.nanmedian(np.abs(d[fin] - np.nanmedian(d[fin])))
-                    sd = max(1.4826 * mad, 1e-9)
-                    jump_in = np.concatenate([[0.0], d])
-                    jump_out = np.concatenate([-d, [0.0]])
-                    spike = (np.abs(jump_in) > spike_sd * sd) & (np.abs(jump_out) > spike_sd * sd) & (np.sign(jump_in) == np.sign(jump_out))
-                    if spike.any():
-                        x[spike] = np.nan
-                        issues.append(
-                            SensorIssue(kind, col, "spikes", idx[np.flatnonzero(spike)[0]], idx[np.flatnonzero(spike)[-1]],
-                                        f"{int(spike.sum())} isolated spike(s) removed")
-                        )
-            missing = ~np.isfinite(x)
-            coverage = 1.0 - missing.mean()
+                spike = spikes.get(col)
+                if spike is not None and spike.any():
+                    x[spike] = np.nan
+                    where = np.flatnonzero(spike)
+                    issues.append(
+                        SensorIssue(kind, col, "spikes", idx[where[0]], idx[where[-1]], f"{len(where)} isolated spike(s) removed")
+                    )
+            coverage = 1.0 - (~np.isfinite(x)).mean()
             if coverage < min_coverage:
                 issues.append(
                     SensorIssue(kind, col, "unused", None, None, f"only {coverage:.0%} of the readings are usable; sensor not used")

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import wntr
 from scipy.optimize import nnls
+from scipy.stats import chi2 as chi2_dist
 
 from tirtasu.leaks.data import InputError, LeakInputs, SensorIssue, check_against_model, screen_sensors
 from tirtasu.leaks.localize import NetworkDistances, node_posterior, rank_pipes
@@ -43,6 +44,7 @@ from tirtasu.leaks.sensitivity import Sensitivity, sensitivities
 __all__ = ["DetectConfig", "LeakReport", "detect_leaks", "DETECTION_COLUMNS"]
 
 BALANCE = "__balance__"
+DEBUG = False
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 DETECTION_COLUMNS = [
     "link_id",
@@ -70,7 +72,14 @@ class DetectConfig:
     threshold : float
         Alarm threshold on the generalised likelihood ratio (whitened units).
     balance_z : float
-        The demand balance must rise by this many standard deviations (when available).
+        The demand balance must rise by this many standard deviations (when available), or by
+        half of what the leak flow suggested by the pressures would make it rise, if less.
+    balance_strong_z : float
+        A rise of the demand balance this large over a day or more raises an alarm whatever the
+        pressures say (the leak is then placed as well as they allow).
+    persist_h : int [h]
+        The evidence must hold this many consecutive hours before an alarm (transients of
+        pumps, valves and repairs do not last).
     model_error : float
         Relative error of the hydraulic signatures (localization temperature).
     shrinkage : float
@@ -96,6 +105,8 @@ class DetectConfig:
     ref_h: int = 48
     threshold: float = 40.0
     balance_z: float = 2.0
+    balance_strong_z: float = 6.0
+    persist_h: int = 3
     model_error: float = 0.15
     shrinkage: float = 0.3
     repair_fraction: float = 0.35
@@ -185,39 +196,61 @@ def _snapshot_weights(hours: tuple, n: int = 24) -> np.ndarray:
     return W
 
 
-class _Whitener:
-    """Inverse square root of the residual covariance for a subset of channels (cached)."""
+class _Noise:
+    """Covariance of L-hour means of the residuals, learnt from the training period.
 
-    def __init__(self, S: np.ndarray, shrinkage: float):
-        self.S = (1 - shrinkage) * S + shrinkage * np.diag(np.diag(S))
-        self._cache: dict[bytes, np.ndarray] = {}
+    Cross-channel correlation from the hourly residuals (shrunk towards the identity); the
+    standard deviation of each channel's L-hour mean from rolling means over the training
+    period, so that each channel keeps its own temporal correlation (the demand balance
+    averages out faster than pressures that follow slow demand swings). Beyond a quarter of
+    the training length the standard deviation falls as 1/√L.
+    """
 
-    def get(self, mask: np.ndarray) -> np.ndarray:
-        key = mask.tobytes()
+    def __init__(self, Ztr: np.ndarray, lengths, shrinkage: float):
+        n, c = Ztr.shape
+        Zc = Ztr - np.nanmean(Ztr, axis=0)
+        sd1 = np.sqrt(np.maximum(np.nanvar(Zc, axis=0), 1e-12))
+        complete = np.isfinite(Zc).all(axis=1)
+        if complete.sum() > 2 * c:
+            C = np.corrcoef(Zc[complete].T) if c > 1 else np.ones((1, 1))
+        else:
+            C = np.eye(c)
+        C = np.atleast_2d(np.nan_to_num(C))
+        self.C = (1 - shrinkage) * C + shrinkage * np.eye(c)
+        self.sd: dict[int, np.ndarray] = {}
+        filled = np.where(np.isfinite(Zc), Zc, 0.0)
+        cs = np.vstack([np.zeros((1, c)), np.cumsum(filled, axis=0)])
+        last_L, last_sd = 1, sd1
+        for L in sorted(set(int(x) for x in lengths)):
+            if L <= 1:
+                self.sd[L] = sd1
+                continue
+            if n >= 4 * L:
+                m = (cs[L:] - cs[:-L]) / L
+                sdL = np.sqrt(np.maximum(m.var(axis=0), 1e-12))
+                # never below what independent hours would give
+                sdL = np.maximum(sdL, sd1 / np.sqrt(L))
+                last_L, last_sd = L, sdL
+            else:
+                sdL = last_sd * np.sqrt(last_L / L)
+            self.sd[L] = sdL
+        self._cache: dict = {}
+
+    def cov(self, L: int) -> np.ndarray:
+        s = self.sd[L]
+        return self.C * np.outer(s, s)
+
+    def whitener(self, lengths: tuple, mask: np.ndarray) -> np.ndarray:
+        """Inverse square root of the covariance of the sum of independent means over ``lengths``."""
+        key = (lengths, mask.tobytes())
         if key not in self._cache:
-            sub = self.S[np.ix_(mask, mask)]
-            vals, vecs = np.linalg.eigh(sub)
-            vals = np.maximum(vals, vals.max() * 1e-8)
+            S = sum(self.cov(L) for L in lengths)[np.ix_(mask, mask)]
+            vals, vecs = np.linalg.eigh(S)
+            vals = np.maximum(vals, vals.max() * 1e-10)
             self._cache[key] = (vecs / np.sqrt(vals)) @ vecs.T
+            if len(self._cache) > 512:
+                self._cache.pop(next(iter(self._cache)))
         return self._cache[key]
-
-
-def _kappa(Y: np.ndarray, lengths) -> dict[int, float]:
-    """Variance inflation of L-hour means of whitened residuals (temporal correlation)."""
-    out = {}
-    n = len(Y)
-    last = 1.0
-    for L in sorted(set(lengths)):
-        if L <= 1:
-            out[L] = 1.0
-            continue
-        if n >= 4 * L:
-            c = np.nancumsum(np.vstack([np.zeros((1, Y.shape[1])), Y]), axis=0)
-            m = (c[L:] - c[:-L]) / L
-            k = float(np.nanmean(np.nanvar(m, axis=0)) * L)
-            last = max(1.0, k, last)
-        out[L] = last
-    return out
 
 
 def detect_leaks(
@@ -262,7 +295,7 @@ def detect_leaks(
 
     check_against_model(inputs, wn)
     data = inputs.regular()
-    data, issues = screen_sensors(data)
+    data, issues = screen_sensors(data, skip_spikes=set(wn.pump_name_list) | set(wn.valve_name_list))
     idx = data.index
     if len(idx) < 2:
         raise InputError("too little data")
@@ -359,20 +392,18 @@ def detect_leaks(
     fault_dirs = np.array(fault_dirs).reshape(-1, c)
 
     # -- noise model from training -----------------------------------------------------------
-    Ztr = Zv[train_h]
-    complete = np.isfinite(Ztr).all(axis=1)
-    if complete.sum() > 2 * c:
-        S = np.cov(Ztr[complete].T)
-    else:
-        S = np.diag(np.nanvar(Ztr, axis=0))
-    S = np.atleast_2d(S)
-    sd = np.sqrt(np.maximum(np.diag(S), 1e-12))
-    whiten = _Whitener(S, cfg.shrinkage)
-    full = np.ones(c, dtype=bool)
-    Wfull = whiten.get(full)
-    Y = (np.nan_to_num(Ztr - np.nanmean(Ztr, axis=0))) @ Wfull.T
     ref_lengths = {max(cfg.ref_h, L // 2) for L in cfg.windows_h}
-    kappa = _kappa(Y, list(cfg.windows_h) + sorted(ref_lengths) + [24])
+    noise = _Noise(Zv[train_h], list(cfg.windows_h) + sorted(ref_lengths) + [24], cfg.shrinkage)
+
+    # effective dimension of the leak signatures (whitened, daily means): how many independent
+    # directions a leak can take; the alarm threshold grows with it (the best of more directions
+    # fits noise better)
+    W24 = noise.whitener((24, 48), np.ones(c, dtype=bool))
+    sv = np.linalg.svd(bases.mean(axis=0) @ W24.T, compute_uv=False)
+    energy = np.cumsum(sv**2) / max(float((sv**2).sum()), 1e-300)
+    d_eff = int(np.searchsorted(energy, 0.99) + 1)
+    threshold = cfg.threshold
+    notes_debug = {"d_eff": d_eff, "threshold": threshold}
 
     # prefix sums for fast window means
     finite = np.isfinite(Zv)
@@ -405,6 +436,7 @@ def detect_leaks(
     masked = np.zeros(c, dtype=bool)  # channels dropped for a fault
     rows: list[dict] = []
     total_flow = np.full(len(hours), np.nan)
+    trace = np.full((len(hours), 4), np.nan)  # best GLR of a leak, of a fault, balance z, window
     first = int(np.searchsorted(hours, train_end))
     n_hours = len(hours)
     max_L = max(cfg.windows_h)
@@ -415,6 +447,7 @@ def detect_leaks(
 
     t1 = time.perf_counter()
     say("detecting", 0.0)
+    streak = 0  # consecutive hours with a leak's evidence over the threshold
     for h in range(first, n_hours + 1):
         if (h - first) % 24 == 0:
             say("detecting", (h - first) / max(1, n_hours - first))
@@ -424,7 +457,7 @@ def detect_leaks(
             mean, ok, w = window(max(0, h - 24), h)
             m = ok & ~masked
             if m.any():
-                Wm = whiten.get(m)
+                Wm = noise.whitener((24,), m)
                 y = Wm @ np.nan_to_num(mean[m])
                 A = np.column_stack([Wm @ (w @ k.basis)[m] for k in open_leaks])
                 faults = [k for k in known if k.kind == "fault"]
@@ -464,8 +497,7 @@ def detect_leaks(
             m = okW & okR & ~masked
             if m.sum() < 1:
                 continue
-            v = kappa[L] / L + kappa[R] / R
-            Wm = whiten.get(m) / np.sqrt(v)
+            Wm = noise.whitener((L, R), m)
             delta = Wm @ (mW - mR)[m]
             wmix = (wW * L + wR * R) / (L + R)
             G = np.tensordot(wmix, bases, axes=(0, 0))[:, m] @ Wm.T  # (n, cm)
@@ -491,15 +523,35 @@ def detect_leaks(
             T_fault = float(Tf[j_best]) if len(Tf) else 0.0
             bal_z = np.inf
             if has_bal and m[n_p]:
-                bal_z = float((mW - mR)[n_p] / (sd[n_p] * np.sqrt(v)))
-            score = max(T_leak, T_fault)
+                raw = (mW - mR)[m]
+                if dirs:
+                    # what the known leaks' growth (or repair) and known faults do not explain
+                    K = np.column_stack([(wmix @ k.basis)[m] for k in kn])
+                    coef, *_ = np.linalg.lstsq(Wm @ K, Wm @ raw, rcond=None)
+                    raw = raw - K @ coef
+                j_bal = int(np.flatnonzero(m).tolist().index(n_p))
+                bal_z = float(raw[j_bal] / np.sqrt(noise.sd[L][n_p] ** 2 + noise.sd[R][n_p] ** 2))
+            # the demand balance must not contradict a leak of the size the pressures suggest
+            bal_needed = cfg.balance_z
+            if has_bal and m[n_p] and np.isfinite(bal_z):
+                sd_bal = np.sqrt(noise.sd[L][n_p] ** 2 + noise.sd[R][n_p] ** 2)
+                q_best = max(float(gd[i_best]) / max(float(gg[i_best]), 1e-12), 0.0)
+                bal_needed = min(cfg.balance_z, 0.5 * q_best / sd_bal)
+            leak_ok = bal_z >= bal_needed and T_leak > T_fault and (
+                T_leak > threshold or (bal_z >= cfg.balance_strong_z and L >= 24)
+            )
+            fault_ok = T_fault > threshold and T_fault > T_leak and bal_z < cfg.balance_z
+            # the alarm goes to the window with the strongest evidence of its kind
+            score = T_leak + (1e6 if leak_ok else 0.0) + (5e5 if fault_ok else 0.0)
             if best is None or score > best["score"]:
                 best = dict(score=score, L=L, R=R, a=a, m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best,
-                            T_leak=T_leak, T_fault=T_fault, j=j_best, bal_z=bal_z, wmix=wmix, dirs=len(dirs))
+                            T_leak=T_leak, T_fault=T_fault, j=j_best, bal_z=bal_z, wmix=wmix, dirs=len(dirs),
+                            leak_ok=leak_ok, fault_ok=fault_ok)
         if best is None:
             continue
+        trace[h] = (best["T_leak"], best["T_fault"], best["bal_z"], best["L"])
 
-        if best["T_fault"] > cfg.threshold and best["T_fault"] > best["T_leak"] and best["bal_z"] < cfg.balance_z:
+        if best["fault_ok"] and not best["leak_ok"]:
             kind, loc = fault_names[best["j"]]
             v = fault_dirs[best["j"]]
             t_fault = hours[best["a"]]
@@ -515,14 +567,21 @@ def detect_leaks(
             )
             continue
 
-        if not (best["T_leak"] > cfg.threshold and best["bal_z"] >= cfg.balance_z):
+        if not best["leak_ok"]:
+            streak = 0
             continue
+        streak += 1
+        if streak < cfg.persist_h:
+            continue
+        streak = 0
 
         # ---- a new leak: localize it ----------------------------------------------------------
         G, delta, m = best["G"], best["delta"], best["m"]
         post, qs, chi2 = node_posterior(delta, G, cfg.model_error, prior=pipe_len_prior)
         i_map = int(np.argmax(post))
-        q_hat = float(qs[best["i"]])
+        q_hat = float(qs[i_map])  # flow at the most likely node [m³/h]
+        if DEBUG:
+            print("alarm", hours[h], "L", best["L"], "q_map", qs[i_map], "q_best", qs[best["i"]], "q_mean", q_hat, "bal_z", best["bal_z"], "T", best["T_leak"])
         if not localize:
             post = np.full(len(candidates), 1.0 / len(candidates))
         # onset: step change point of the matched-filter output
@@ -596,5 +655,8 @@ def detect_leaks(
     if has_bal:
         hourly["balance_residual_m3h"] = Z[BALANCE]
     hourly["tracked_leak_flow_m3h"] = total_flow
+    for k, name in enumerate(("glr_leak", "glr_fault", "balance_z", "window_h")):
+        hourly[name] = trace[:, k]
     timings["total"] = time.perf_counter() - t0
+    timings.update(notes_debug)
     return LeakReport(detections=detections, issues=issues, notes=notes, hourly=hourly, timings=timings, train_until=train_end)

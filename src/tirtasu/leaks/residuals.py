@@ -123,8 +123,13 @@ class ResidualModel:
             q = q + sign * _fill_short(inputs.flow[[lk]], fill)[lk]
         hourly = q.resample("1h").mean()
         for tank, area in self.tank_areas.items():
-            lev = inputs.level[tank].resample("1h").mean()
-            rate = (lev.shift(-1) - lev.shift(1)) / 2.0  # m per hour, central difference
+            # volume change over each hour from the level at its boundaries (a short centred
+            # mean of the readings around each boundary), so that inflow and filling cover the
+            # same interval whatever the pumps do inside it
+            lev = _fill_short(inputs.level[[tank]], fill)[tank]
+            smooth = lev.rolling(3, center=True, min_periods=1).mean()
+            at = smooth.reindex(hourly.index.union([hourly.index[-1] + pd.Timedelta(hours=1)]), method="nearest", tolerance=inputs.step)
+            rate = (at.shift(-1) - at).reindex(hourly.index)  # m per hour
             hourly = hourly - area * rate
         return hourly
 

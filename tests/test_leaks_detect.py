@@ -1,0 +1,183 @@
+"""Leak detection on small simulated cases whose truth is known.
+
+Net3 (EPANET's example 3, in GPM and psi: a model in US units, 92 junctions, two sources, three
+tanks, two pumps) is simulated for 12 days: 7 leak-free training days, then a leak. Each test
+asserts against the simulator's ground truth, scored with the BattLeDIM rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tirtasu.cli import app
+from tirtasu.leaks import detect_leaks, score
+from tirtasu.leaks.data import InputError, LeakInputs
+from tirtasu.network import load_model
+from tirtasu.simulator import Leak, Scenario, SensorFault, default_layout, simulate, write_wide_csv
+
+from conftest import NETWORKS
+
+NET3 = NETWORKS / "asce-tf-wdst" / "Net3.inp"
+TRAIN_UNTIL = "2025-01-08 00:00"
+LEAK_START = "2025-01-09 10:00"
+
+
+def _inputs(sim) -> LeakInputs:
+    r = sim.readings
+    return LeakInputs(pressure=r["pressure"], flow=r["flow"], level=r["level"], demand=r["demand"])
+
+
+def _run(leaks=(), faults=(), days=12.0, seed=3, n_pressure=10, layout=None):
+    wn = load_model(NET3)
+    layout = layout or default_layout(wn, np.random.default_rng(0), n_pressure=n_pressure)
+    sc = Scenario(model=str(NET3), start="2025-01-01", days=days, seed=seed, layout=layout, leaks=list(leaks), faults=list(faults))
+    return wn, simulate(sc)
+
+
+@pytest.fixture(scope="module")
+def net3():
+    return load_model(NET3)
+
+
+@pytest.fixture(scope="module")
+def abrupt_case():
+    leak = Leak("101", LEAK_START, "2025-01-20 00:00", peak_flow_m3h=60.0, kind="abrupt", leak_id="L1")
+    wn, sim = _run([leak])
+    return wn, sim, detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
+
+
+def test_abrupt_leak_found_once_on_its_pipe(abrupt_case):
+    wn, sim, report = abrupt_case
+    det = report.detections
+    assert len(det) == 1, det  # one alarm per leak, not one per day
+    result = score(det, sim.leaks, sim.leak_flows, wn, period_start=TRAIN_UNTIL)
+    assert result.tp == 1 and result.fp == 0
+    assert result.median_distance_m <= 300.0
+    assert 0 < result.median_delay_h <= 72.0
+    # the flow estimate and the start time are close to the truth
+    true_flow = sim.leak_flows["L1"][sim.leak_flows.index >= pd.Timestamp(LEAK_START, tz="UTC")].mean()
+    assert det["leak_flow_m3h"].iloc[0] == pytest.approx(true_flow, rel=0.5)
+    est = pd.Timestamp(det["estimated_start"].iloc[0])
+    assert abs(est - pd.Timestamp(LEAK_START)) <= pd.Timedelta(hours=12)
+    assert pd.Timestamp(det["start_time"].iloc[0]) > pd.Timestamp(LEAK_START)
+
+
+def test_output_columns_and_candidates(abrupt_case):
+    _, _, report = abrupt_case
+    det = report.detections
+    assert list(det.columns[:5]) == ["link_id", "start_time", "leak_flow_m3h", "estimated_start", "candidates"]
+    cands = det["candidates"].iloc[0].split(";")
+    assert len(cands) >= 2 and det["link_id"].iloc[0] not in cands
+    assert 0.0 < det["p_within_300m"].iloc[0] <= 1.0
+
+
+def test_no_leak_no_alarm():
+    wn, sim = _run([])
+    report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
+    assert report.detections.empty, report.detections
+
+
+def test_incipient_leak_is_tracked_to_its_repair():
+    leak = Leak("101", "2025-01-08 12:00", "2025-01-13 00:00", peak_flow_m3h=80.0, kind="incipient", peak="2025-01-10 12:00", leak_id="L1")
+    wn, sim = _run([leak], days=16)
+    report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
+    det = report.detections
+    result = score(det, sim.leaks, sim.leak_flows, wn, period_start=TRAIN_UNTIL)
+    assert result.tp == 1 and result.fp == 0, result.detections
+    repaired = [t for t in det["repair_time"] if t]
+    assert repaired, "the repair was not seen"
+    assert abs(pd.Timestamp(repaired[0]) - pd.Timestamp("2025-01-13 00:00")) <= pd.Timedelta(hours=36)
+    # after the repair the tracked leak flow is back near zero
+    tracked = report.hourly["tracked_leak_flow_m3h"]
+    late = tracked[tracked.index >= pd.Timestamp("2025-01-15", tz="UTC")]
+    assert late.isna().all() or late.abs().max() < 20.0
+
+
+def test_drifting_pressure_sensor_is_a_fault_not_a_leak(net3):
+    layout = default_layout(net3, np.random.default_rng(0), n_pressure=10)
+    sensor = layout.pressure[2]
+    fault = SensorFault(f"P_{sensor}", "drift", "2025-01-09 00:00", magnitude=1.0)
+    wn, sim = _run([], faults=[fault], layout=layout)
+    report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
+    assert report.detections.empty, report.detections
+    drifts = [i for i in report.issues if i.problem == "drift"]
+    assert [i.location for i in drifts] == [sensor]
+    assert pd.Timestamp("2025-01-08 12:00", tz="UTC") <= drifts[0].start <= pd.Timestamp("2025-01-10 00:00", tz="UTC")
+
+
+def test_stuck_sensor_and_gap_are_reported_and_the_leak_still_found(net3):
+    layout = default_layout(net3, np.random.default_rng(0), n_pressure=10)
+    faults = [
+        SensorFault(f"P_{layout.pressure[1]}", "stuck", "2025-01-09 02:00", "2025-01-09 14:00"),
+        SensorFault(f"P_{layout.pressure[4]}", "gap", "2025-01-10 00:00", "2025-01-10 06:00"),
+    ]
+    leak = Leak("101", LEAK_START, "2025-01-20 00:00", peak_flow_m3h=60.0, kind="abrupt", leak_id="L1")
+    wn, sim = _run([leak], faults=faults, layout=layout)
+    report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
+    problems = {(i.location, i.problem) for i in report.issues}
+    assert (layout.pressure[1], "stuck") in problems
+    assert (layout.pressure[4], "gap") in problems
+    gap = next(i for i in report.issues if i.problem == "gap")
+    assert gap.start == pd.Timestamp("2025-01-10 00:00", tz="UTC")
+    result = score(report.detections, sim.leaks, sim.leak_flows, wn, period_start=TRAIN_UNTIL)
+    assert result.tp == 1 and result.fp == 0
+
+
+def test_unknown_sensor_ids_are_named(abrupt_case):
+    wn, sim, _ = abrupt_case
+    inputs = _inputs(sim)
+    inputs.pressure = inputs.pressure.rename(columns={inputs.pressure.columns[0]: "NOPE-1"})
+    with pytest.raises(InputError, match="NOPE-1"):
+        detect_leaks(wn, inputs, train_until=TRAIN_UNTIL)
+    inputs = _inputs(sim)
+    inputs.level = inputs.level.rename(columns={inputs.level.columns[0]: inputs.pressure.columns[0]})
+    with pytest.raises(InputError, match="tanks"):
+        detect_leaks(wn, inputs, train_until=TRAIN_UNTIL)
+
+
+def test_too_few_sensors_detects_without_localizing(net3):
+    # a large leak (6 % of the demand): the demand balance alone must see it
+    leak = Leak("101", LEAK_START, "2025-01-20 00:00", peak_flow_m3h=150.0, kind="abrupt", leak_id="L1")
+    layout = default_layout(net3, np.random.default_rng(0), n_pressure=2)
+    wn, sim = _run([leak], layout=layout)
+    report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
+    assert any("too few to localize" in n for n in report.notes)
+    assert len(report.detections) == 1
+    assert report.detections["link_id"].iloc[0] == ""
+    t = pd.Timestamp(report.detections["start_time"].iloc[0])
+    assert pd.Timestamp(LEAK_START) < t < pd.Timestamp(LEAK_START) + pd.Timedelta(days=3)
+
+
+def test_without_training_end_learns_from_first_days_and_says_so(abrupt_case):
+    wn, sim, _ = abrupt_case
+    report = detect_leaks(wn, _inputs(sim))
+    assert any("first 3 days" in n for n in report.notes), report.notes
+    with pytest.raises(InputError, match="shorter than"):
+        detect_leaks(wn, _inputs(sim), train_until="2025-01-02 00:00")
+
+
+def test_cli_detect_from_files(tmp_path, abrupt_case):
+    wn, sim, report = abrupt_case
+    files = {}
+    for kind, name in (("pressure", "pressures"), ("flow", "flows"), ("level", "levels"), ("demand", "demands")):
+        files[name] = tmp_path / f"{name}.csv"
+        write_wide_csv(sim.readings[kind], files[name])
+    out = tmp_path / "leaks.csv"
+    args = ["leaks", "detect", "--model", str(NET3), "--train-until", TRAIN_UNTIL, "--out", str(out)]
+    for name, path in files.items():
+        args += [f"--{name}", str(path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, keep_default_na=False, dtype=str)
+    assert list(written.columns[:2]) == ["link_id", "start_time"]
+    assert list(written["link_id"]) == list(report.detections["link_id"])
+    # a column that is not in the model: a clear message, no traceback
+    bad = pd.read_csv(files["pressures"])
+    bad = bad.rename(columns={bad.columns[1]: "J-UNKNOWN"})
+    bad.to_csv(files["pressures"], index=False)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "J-UNKNOWN" in result.output and "Traceback" not in result.output
