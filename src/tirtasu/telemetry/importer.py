@@ -716,21 +716,28 @@ def _parse_wide(table: Table, kind, unit, tz, time_format, limit_us, plausible, 
     # the batch, sensor by sensor, each in time order, written straight into its final arrays
     row_times = times.utc_us if order is None else times.utc_us[order]
     counts = valid.sum(axis=0)
-    ends = np.cumsum(counts)
-    out_times = np.empty(int(ends[-1]) if m else 0, dtype=np.int64)
-    out_values = np.empty_like(out_times, dtype=np.float64)
-    for j, col in enumerate(resolved):
-        keep = valid[:, j] if order is None else valid[order, j]
-        col_values = raw[:, j] if order is None else raw[order, j]
-        start, end = ends[j] - counts[j], ends[j]
-        np.compress(keep, col_values, out=out_values[start:end])
-        if col.factor != 1.0:
-            out_values[start:end] *= col.factor
-        np.compress(keep, row_times, out=out_times[start:end])
+    if order is None and counts.sum() == n * m:
+        # every cell valid (a clean export): the column-major matrix already is the batch
+        factors = np.array([col.factor for col in resolved])
+        out_values = (raw if np.all(factors == 1.0) else raw * factors[None, :]).ravel(order="F")
+        out_times = np.tile(row_times, m)
+    else:
+        ends = np.cumsum(counts)
+        out_times = np.empty(int(ends[-1]) if m else 0, dtype=np.int64)
+        out_values = np.empty_like(out_times, dtype=np.float64)
+        for j, col in enumerate(resolved):
+            keep = valid[:, j] if order is None else valid[order, j]
+            col_values = raw[:, j] if order is None else raw[order, j]
+            start, end = ends[j] - counts[j], ends[j]
+            np.compress(keep, col_values, out=out_values[start:end])
+            if col.factor != 1.0:
+                out_values[start:end] *= col.factor
+            np.compress(keep, row_times, out=out_times[start:end])
     codes = np.repeat(np.arange(m, dtype=np.int32), counts)
     sensor_ids = [col.sensor for col in resolved]
     readings = _readings_frame(codes, sensor_ids, out_times, out_values)
 
+    ends = np.cumsum(counts)
     _unit_hints([out_values[e - c : e] for c, e in zip(counts, ends)], resolved, table, warnings)
 
     column_of = {col.sensor: j for j, col in enumerate(resolved)}
@@ -1244,13 +1251,15 @@ def import_file(
         data = None if is_parquet else read_bytes(path)
     except FileFormatError as exc:
         raise TelemetryImportError(str(exc), path) from None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        # hash while parsing: hashlib releases the GIL on large buffers
-        checksum_future = pool.submit(_sha256_of, path, None if is_parquet or path.suffix.lower() == ".gz" else data)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
         try:
             table = _read_table(path, data, delimiter, decimal)
         except FileFormatError as exc:
             raise TelemetryImportError(str(exc), path) from None
+        # hash while validating: the arrow reader used every core, numpy validation leaves one
+        # idle, and hashlib releases the GIL on large buffers
+        checksum = pool.submit(_sha256_of, path, None if is_parquet or path.suffix.lower() == ".gz" else data)
         stage("validate")
         registry = store.sensors()
         node_dma = {}
@@ -1271,13 +1280,21 @@ def import_file(
             if unit is not None and kind is not None:
                 _factor(unit, kind, str(path))
             parsed = _parse_long(table, roles, kind, unit, tz, time_format, limit_us, bounds, resolver)
-        checksum = checksum_future.result()
+        return _store_parsed(
+            store, path, parsed, resolver, checksum, strict=strict, dry_run=dry_run, stage=stage, started=started
+        )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
+
+def _store_parsed(
+    store, path: Path, parsed: _Parsed, resolver: _Resolver, checksum_future, *, strict, dry_run, stage, started
+):
+    """Write a validated file in one transaction and log it; the report of what was done."""
     report = ImportReport(
         file=str(path),
         kind=parsed.kind,
         layout=parsed.layout,
-        checksum=checksum,
         rows_read=parsed.rows_read,
         sensors=len(parsed.sensors),
         gaps=parsed.gaps,
@@ -1287,15 +1304,6 @@ def import_file(
     )
     if parsed.rows_read == 0:
         report.warnings.append("the file has no data rows")
-    try:
-        previous = store.imports()
-        same = previous[previous["checksum"] == checksum] if "checksum" in previous else previous.iloc[0:0]
-        if len(same):
-            report.warnings.append(
-                f"this file (same SHA-256) was imported before, on {pd.Timestamp(same['imported_at'].iloc[-1]):%Y-%m-%d %H:%M} UTC"
-            )
-    except Exception:  # noqa: BLE001 - the import log is informative only
-        pass
     readings = parsed.readings
     if len(readings):
         report.first_time = readings["time"].min()
@@ -1304,10 +1312,22 @@ def import_file(
     def finish(rejections: _Rejections) -> None:
         report.rejections = rejections.frame()
         report.rejected = rejections.readings
+        report.checksum = checksum_future.result()
         report.seconds = _time.perf_counter() - started
+
+    def note_reimport() -> None:
+        try:
+            previous = store.imports()
+            same = previous[previous["checksum"] == report.checksum] if "checksum" in previous else previous.iloc[0:0]
+            if len(same):
+                when = pd.Timestamp(same["imported_at"].iloc[-1])
+                report.warnings.append(f"this file (same SHA-256) was imported before, on {when:%Y-%m-%d %H:%M} UTC")
+        except Exception:  # noqa: BLE001 - the import log is informative only
+            pass
 
     if strict and parsed.rejections.parts:
         finish(parsed.rejections)
+        note_reimport()
         raise ImportRejectedError(report)
 
     stage("store")
@@ -1342,12 +1362,13 @@ def import_file(
                 )
             report.added, report.unchanged = int(result.added), int(result.unchanged)
             finish(parsed.rejections)
+            note_reimport()
             if strict and len(conflicts):
                 raise _Abort
             if dry_run:
                 raise _Abort
             report.stored = True
-            store.record_import(str(path.resolve()), checksum, report.kind, report.to_dict())
+            store.record_import(str(path.resolve()), report.checksum, report.kind, report.to_dict())
     except _Abort:
         report.stored = False
         if strict and not dry_run:

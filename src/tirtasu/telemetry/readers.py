@@ -153,14 +153,16 @@ class Table:
     row_word: str = "line"
     decimal: str = "."
     _line_of_row: np.ndarray | None = None
-    _exact_lines: object = None  # callable computing the exact line of every row, when needed
+    _exact_lines: object = None  # callable: the exact line of every row (None: rows are lines)
 
     def lines(self, rows) -> np.ndarray:
         """File line (1-based; the header is line 1) of each of the given row indices."""
         rows = np.asarray(rows, dtype=np.int64)
         if self._line_of_row is None and self._exact_lines is not None:
-            self._line_of_row, _ = self._exact_lines()
+            exact = self._exact_lines()
             self._exact_lines = None
+            if exact is not None:
+                self._line_of_row = exact[0]
         if self._line_of_row is not None:
             return self._line_of_row[rows]
         return rows + self.first_line
@@ -305,8 +307,10 @@ def read_csv(path: str, data: bytes, dialect: CsvDialect, types: dict[int, pa.Da
                 f"e.g. {invalid[0].text[:80]!r})"
             )
         result._line_of_row, result.ragged = line_of_row, ragged
-    elif has_quotes or _has_blank_lines(data):
-        result._exact_lines = lambda: _scan_lines(data, dialect, n)
+    else:
+        # rows are lines unless blank lines (skipped) or quoted line breaks intervene; find out
+        # only if a line number is ever asked for
+        result._exact_lines = lambda: _scan_lines(data, dialect, n) if has_quotes or _has_blank_lines(data) else None
     return result
 
 
