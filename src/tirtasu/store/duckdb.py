@@ -368,25 +368,26 @@ class DuckDBStore(Store):
 
 
 def _sorted_unique(keys: np.ndarray, times: np.ndarray, values: np.ndarray):
-    """Readings ordered by sensor and time, one per (sensor, time).
+    """Readings grouped by sensor and ordered by time, one per (sensor, time).
 
-    Exports usually arrive ordered, which an O(n) check confirms; otherwise they are sorted.
-    Repeats with the same value collapse; repeats with different values are refused.
+    Exports usually arrive grouped by sensor (in any order of sensors) and in time order,
+    which an O(n) check confirms; otherwise they are sorted. Repeats with the same value
+    collapse; repeats with different values are refused.
     """
-    d_key, d_time = np.diff(keys), np.diff(times)
-    if not np.all((d_key > 0) | ((d_key == 0) & (d_time > 0))):
-        order = np.lexsort((times, keys))
-        keys, times, values = keys[order], times[order], values[order]
-        d_key, d_time = np.diff(keys), np.diff(times)
-        repeat = (d_key == 0) & (d_time == 0)
-        if repeat.any():
-            if np.any(values[1:][repeat] != values[:-1][repeat]):
-                raise ValueError(
-                    f"{int(np.sum(values[1:][repeat] != values[:-1][repeat]))} (sensor, time) pairs appear "
-                    "with different values in one batch"
-                )
-            keep = np.concatenate([[True], ~repeat])
-            keys, times, values = keys[keep], times[keep], values[keep]
+    new_sensor = np.diff(keys) != 0
+    starts = keys[np.concatenate([[0], np.flatnonzero(new_sensor) + 1])]
+    grouped = len(np.unique(starts)) == len(starts)  # no sensor in two runs
+    if grouped and np.all(np.diff(times)[~new_sensor] > 0):
+        return keys, times, values
+    order = np.lexsort((times, keys))
+    keys, times, values = keys[order], times[order], values[order]
+    repeat = (np.diff(keys) == 0) & (np.diff(times) == 0)
+    if repeat.any():
+        differ = values[1:][repeat] != values[:-1][repeat]
+        if differ.any():
+            raise ValueError(f"{int(differ.sum())} (sensor, time) pairs appear with different values in one batch")
+        keep = np.concatenate([[True], ~repeat])
+        keys, times, values = keys[keep], times[keep], values[keep]
     return keys, times, values
 
 
