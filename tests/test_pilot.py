@@ -73,7 +73,8 @@ def test_demo_command_builds_once_and_reuses(tmp_path):
     args = ["demo", "--store", str(tmp_path / "s.duckdb"), "--workdir", str(tmp_path / "w"), "--days", "2"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "DMA-3" in first.output and "Telemetry" in first.output
+    assert "DMA-3" in first.output and "Telemetry" in first.output and "Water balance" in first.output
+    assert (tmp_path / "w" / "audit.yaml").is_file()
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "already" in again.output
     other = runner.invoke(app, args[:-1] + ["3"])
@@ -82,3 +83,18 @@ def test_demo_command_builds_once_and_reuses(tmp_path):
     assert rebuilt.exit_code == 0, rebuilt.output
     with open_store(tmp_path / "s.duckdb") as st:
         assert st.readings_summary().n.max() == 3 * 288
+
+
+def test_pilot_audit_brackets_the_true_leakage(pilot, tmp_path):
+    """The top-down balance from meters and bills: real losses within their 95 % limits of the truth."""
+    from tirtasu.nrw.audit import load_audit
+    from tirtasu.nrw.balance import water_balance
+    from tirtasu.pilot import write_pilot_audit
+
+    store, _, _ = pilot
+    truth = store.meta("pilot_truth")
+    wb = water_balance(load_audit(write_pilot_audit(store, tmp_path / "audit.yaml", "pilot.duckdb"), store=store))
+    billed = truth["billed_metered_m3"] + truth["billed_unmetered_m3"]
+    assert wb["billed_authorized"].value == pytest.approx(billed, rel=1e-6)
+    real = wb["real_losses"]
+    assert abs(real.value - truth["leak_volume_m3"]) <= real.cl95_abs

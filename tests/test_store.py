@@ -136,7 +136,7 @@ def test_store_persists_and_reopens(tmp_path):
         st.upsert_sensors(_registry())
         st.add_readings(_batch("P_a", "2025-01-01", 5))
     with open_store(path) as st:
-        assert len(st.readings()) == 5 and st.meta("schema_version") == 1
+        assert len(st.readings()) == 5 and st.meta("schema_version") == 2
 
 
 def test_postgresql_url_says_not_yet():
@@ -156,3 +156,11 @@ def test_batch_order_and_repeats(store):
     with pytest.raises(ValueError, match="1 \\(sensor, time\\) pairs appear with different values"):
         store.add_readings(clash)
     assert len(store.readings()) == 8
+
+
+def test_store_of_another_schema_version_is_refused(tmp_path):
+    path = tmp_path / "old.duckdb"
+    with open_store(path) as st:
+        st.set_meta("schema_version", 1)
+    with pytest.raises(RuntimeError, match="schema version 1, this tirtasu needs 2"):
+        open_store(path)

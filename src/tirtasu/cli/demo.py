@@ -53,6 +53,7 @@ def demo(
 
                 build_pilot(st, workdir, config, progress=progress)
         _summary(st, url)
+        _water_balance(st, url)
 
 
 def _summary(st, url: str) -> None:
@@ -106,3 +107,29 @@ def _summary(st, url: str) -> None:
         "[bold]tirtasu network info " + escape(f"{workdir}/model.inp") + "[/]",
         soft_wrap=True,
     )
+
+
+def _water_balance(st, url: str) -> None:
+    """The pilot's IWA water balance from its meters and bills (tirtasu nrw balance)."""
+    from tirtasu.nrw.audit import load_audit
+    from tirtasu.nrw.balance import water_balance
+    from tirtasu.pilot import write_pilot_audit
+
+    info = st.meta("pilot") or {}
+    audit = write_pilot_audit(st, Path(info.get("workdir", ".")) / "audit.yaml", url)
+    wb = water_balance(load_audit(audit, store=st))
+
+    def pm(key: str, fmt: str) -> str:
+        c = wb[key]
+        limit = f" ± {format(c.cl95_abs, fmt)}" if c.cl95_abs is not None else ""
+        return f"{format(c.value, fmt)}{limit}"
+
+    band = wb.bands.get("developing")
+    console.print(
+        f"\n[bold]Water balance[/] {info.get('start', '')[:10]} → {info.get('end', '')[:10]}: "
+        f"system input {pm('system_input_volume', ',.0f')} m³, NRW {pm('nrw_pct_siv', '.1f')} % of it, "
+        f"real losses {pm('real_losses', ',.0f')} m³, ILI {pm('ili', '.1f')}"
+        + (f" (WBI band {band.band}, developing countries)" if band is not None else ""),
+        soft_wrap=True,
+    )
+    console.print(f"Full balance: [bold]tirtasu nrw balance {escape(str(audit))} --store {escape(url)}[/]", soft_wrap=True)

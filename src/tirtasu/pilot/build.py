@@ -30,7 +30,7 @@ from tirtasu.simulator import Scenario, layout_from_model_tags, random_faults, r
 from tirtasu.simulator.run import FILE_OF_KIND
 from tirtasu.store.base import Store
 
-__all__ = ["PilotConfig", "lton_model_path", "build_pilot", "pilot_is_current"]
+__all__ = ["PilotConfig", "lton_model_path", "build_pilot", "pilot_is_current", "write_pilot_audit"]
 
 PILOT_VERSION = 1
 
@@ -74,7 +74,11 @@ def pilot_is_current(store: Store, config: PilotConfig) -> bool:
 
 
 def _customers_and_billing(wn, node_dma, monthly: pd.DataFrame, cfg: PilotConfig, rng: np.random.Generator):
-    """Accounts on every demand node and their monthly bills [m³], with the truth behind them."""
+    """Accounts on every demand node and their monthly bills [m³], with the truth behind them.
+
+    Bills run from the first to the last day of a month (inclusive), or to the last simulated day.
+    """
+    last_day = (pd.Timestamp(cfg.start) + pd.Timedelta(days=cfg.days) - pd.Timedelta(seconds=1)).normalize()
     category_of = {}
     for name, junction in wn.junctions():
         best = max(junction.demand_timeseries_list, key=lambda d: d.base_value, default=None)
@@ -84,7 +88,7 @@ def _customers_and_billing(wn, node_dma, monthly: pd.DataFrame, cfg: PilotConfig
         )
     nodes = [n for n in monthly.columns if monthly[n].sum() > 0]
     unauthorized = set(rng.choice(nodes, size=int(round(cfg.unauthorized_node_share * len(nodes))), replace=False))
-    days = monthly.index.to_series().apply(lambda m: m.days_in_month).to_numpy()
+    days = np.array([(min(m + pd.offsets.MonthEnd(1), last_day) - m).days + 1 for m in monthly.index])
     customers, bills = [], []
     truth = {"consumption_m3": 0.0, "billed_metered_m3": 0.0, "billed_unmetered_m3": 0.0,
              "meter_under_registration_m3": 0.0, "unauthorized_m3": 0.0, "unmetered_consumption_m3": 0.0}
@@ -121,12 +125,63 @@ def _customers_and_billing(wn, node_dma, monthly: pd.DataFrame, cfg: PilotConfig
                     {
                         "customer_id": cid,
                         "period_start": month.date(),
-                        "period_end": (month + pd.offsets.MonthEnd(1)).date(),
+                        # a bill covers the month, or the part of it that was simulated
+                        "period_end": min(month + pd.offsets.MonthEnd(1), last_day).date(),
                         "billed_m3": round(billed, 3),
                     }
                 )
     truth["unauthorized_nodes"] = sorted(unauthorized)
     return pd.DataFrame(customers), pd.DataFrame(bills), truth
+
+
+AUDIT_TEMPLATE = """\
+# The pilot utility's water balance: system input and billed volumes from the store's inflow
+# meters and bills; the other items are the utility's estimates (edit them). Run:
+#   tirtasu nrw balance {path} --store {store} [--html report.html]
+name: Pilot utility (L-Town)
+period: {{start: {start}, end: {end}}}   # end exclusive
+units: m3
+country_group: developing
+
+system_input_volume: {{value: store, cl95: 2, grade: 7}}
+water_exported: {{value: 0}}
+billed_metered: {{value: store, cl95: 1, grade: 8}}
+billed_unmetered: {{value: store, cl95: 20, grade: 5}}
+unbilled_metered: {{value: 0}}
+unbilled_unmetered: {{pct: 0.5, of: water_supplied, cl95: 50, grade: 3}}
+
+unauthorized_consumption: {{pct: 2, of: water_supplied, cl95: 50, grade: 3}}
+customer_meter_inaccuracies: {{pct: 3, cl95: 30, grade: 4}}
+systematic_data_handling_errors: {{pct: 0.5, of: billed_metered, cl95: 50, grade: 4}}
+
+mains_length_km: {mains_km:.2f}
+service_connections: {connections}
+private_pipe_length_km: 0
+average_pressure_m: {pressure_m:.1f}     # mean of the pressure loggers over the period
+
+variable_production_cost: 0.25     # per m³
+customer_retail_unit_cost: 0.60    # per m³
+"""
+
+
+def write_pilot_audit(store: Store, path: str | Path, store_url: str) -> Path:
+    """Write the pilot's audit file (IWA water balance inputs, partly from the store)."""
+    info = store.meta("pilot")
+    wn_summary = summarize(load_model(lton_model_path()))
+    pressures = store.readings(kind="pressure", resample="1D", how="mean")
+    path = Path(path)
+    path.write_text(
+        AUDIT_TEMPLATE.format(
+            path=path,
+            store=store_url,
+            start=info["start"][:10],
+            end=info["end"][:10],
+            mains_km=wn_summary.mains_km,
+            connections=len(store.customers()),
+            pressure_m=float(pressures["value"].mean()),
+        )
+    )
+    return path
 
 
 def build_pilot(store: Store, workdir: str | Path, config: PilotConfig | None = None, progress=None, importer=None) -> dict:

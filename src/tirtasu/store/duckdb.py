@@ -27,7 +27,7 @@ from tirtasu.store.base import (
 from tirtasu.store.timeutil import bucket_interval, to_utc_naive
 from tirtasu.telemetry.sensors import SENSOR_COLUMNS, make_registry
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: readings refer to sensors by integer key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sensors (
@@ -103,9 +103,20 @@ class DuckDBStore(Store):
             raise RuntimeError(f"cannot open the DuckDB store {self.path}: {exc}") from None
         self._in_transaction = False
         if not read_only:
+            fresh = not self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+            ).fetchone()[0]
             self.con.execute(_SCHEMA)
-            if self.meta("schema_version") is None:
+            if fresh:
                 self.set_meta("schema_version", SCHEMA_VERSION)
+        version = self.meta("schema_version")
+        if version != SCHEMA_VERSION:
+            self.con.close()
+            raise RuntimeError(
+                f"the store {self.path} has schema version {version}, this tirtasu needs "
+                f"{SCHEMA_VERSION}; it was made by another version: move it aside and import again "
+                "(for the pilot: tirtasu demo --rebuild)"
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
