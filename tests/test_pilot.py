@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,6 +85,12 @@ def test_demo_command_builds_once_and_reuses(tmp_path):
     assert rebuilt.exit_code == 0, rebuilt.output
     with open_store(tmp_path / "s.duckdb") as st:
         assert st.readings_summary().n.max() == 3 * 288
+    store_args = ["--store", str(tmp_path / "s.duckdb")]
+    drafted = runner.invoke(app, ["nrw", "template", "--from", "2025-09-01", "--to", "2025-09-03", "--dma", "DMA-2", "-o", str(tmp_path / "a.yaml"), *store_args])
+    assert drafted.exit_code == 0, drafted.output
+    balance = runner.invoke(app, ["nrw", "balance", str(tmp_path / "a.yaml"), "--json", *store_args])
+    assert balance.exit_code == 0, balance.output
+    assert json.loads(balance.output)["dma"] == "DMA-2"
 
 
 def test_pilot_audit_brackets_the_true_leakage(pilot, tmp_path):
@@ -93,8 +101,30 @@ def test_pilot_audit_brackets_the_true_leakage(pilot, tmp_path):
 
     store, _, _ = pilot
     truth = store.meta("pilot_truth")
-    wb = water_balance(load_audit(write_pilot_audit(store, tmp_path / "audit.yaml", "pilot.duckdb"), store=store))
+    wb = water_balance(load_audit(write_pilot_audit(store, tmp_path / "audit.yaml"), store=store))
     billed = truth["billed_metered_m3"] + truth["billed_unmetered_m3"]
     assert wb["billed_authorized"].value == pytest.approx(billed, rel=1e-6)
     real = wb["real_losses"]
     assert abs(real.value - truth["leak_volume_m3"]) <= real.cl95_abs
+
+
+def test_audit_template_for_a_dma(pilot, tmp_path, ltown_path):
+    import yaml
+
+    from tirtasu.network import dma_report, dmas_from_boundaries, load_model
+    from tirtasu.nrw.template import audit_template
+
+    store, summary, _ = pilot
+    audit = yaml.safe_load(audit_template(store, "2025-09-02", "2025-09-05", dma="DMA-3"))
+    wn = load_model(ltown_path)
+    report = dma_report(wn, dmas_from_boundaries(wn, ["p227", "p235", "PUMP_1", "PRV-3"])).set_index("dma")
+    assert audit["dma"] == "DMA-3" and audit["system_input_volume"]["value"] == "store"
+    assert audit["mains_length_km"] == pytest.approx(report.loc["DMA-3", "mains_km"], abs=0.01)
+    assert audit["service_connections"] == len(store.customers(dma="DMA-3"))
+    loggers = store.sensors(kind="pressure", dma="DMA-3").sensor_id.tolist()
+    p = store.readings(sensor_ids=loggers, start="2025-09-02", end="2025-09-05")
+    assert audit["average_pressure_m"] == pytest.approx(p.value.mean(), abs=0.1)
+    with pytest.raises(KeyError, match="no DMA 'DMA-9'"):
+        audit_template(store, "2025-09-02", "2025-09-05", dma="DMA-9")
+    with pytest.raises(ValueError, match="must end after it starts"):
+        audit_template(store, "2025-09-05", "2025-09-02")

@@ -116,7 +116,7 @@ def _water_balance(st, url: str) -> None:
     from tirtasu.pilot import write_pilot_audit
 
     info = st.meta("pilot") or {}
-    audit = write_pilot_audit(st, Path(info.get("workdir", ".")) / "audit.yaml", url)
+    audit = write_pilot_audit(st, Path(info.get("workdir", ".")) / "audit.yaml")
     wb = water_balance(load_audit(audit, store=st))
 
     def pm(key: str, fmt: str) -> str:

@@ -47,7 +47,7 @@ def balance(
     """Compute the water balance of an audit file: system input to real losses, NRW, indicators.
 
     Every input may carry a 95 % confidence limit (cl95, ± %) and a validity grade (1–10); the
-    limits are propagated to every component, ratios included. Volumes given as [bold]value: store[/]
+    limits are propagated to every component, ratios included. Volumes given as 'value: store'
     are computed from the store (DMA inflow meters, billing) for the audit's period.
     """
     from tirtasu.nrw.audit import AuditError, load_audit
@@ -212,6 +212,38 @@ def dma(
             console.print(f"[yellow]{escape(r.dma)}:[/] {escape(w)}")
     for n in notes:
         console.print(f"[dim]{escape(n)}[/]")
+
+
+@app.command("template")
+def template(
+    start: str = typer.Option(..., "--from", help="First day of the audit period (UTC)."),
+    end: str = typer.Option(..., "--to", help="Day after the audit period (exclusive, UTC)."),
+    dma: str = typer.Option(None, help="Audit this DMA; default: the whole utility."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the audit file here; default: print it."),
+    country_group: str = typer.Option("developing", help="WBI band table: developing or developed."),
+    store: str = StoreOption,
+):
+    """Draft an audit file from the store for any period, DMA or the whole utility.
+
+    System input and billed volumes are taken from the store when the balance runs ('value:
+    store'); mains length, connections and average pressure are filled in from the stored model,
+    customers and pressure loggers; apparent losses and costs are marked ESTIMATE for you to set.
+    Then: tirtasu nrw balance FILE --store STORE.
+    """
+    from tirtasu.nrw.template import audit_template
+
+    st = _open_store(store)
+    try:
+        text = audit_template(st, start, end, dma=dma, country_group=country_group)
+    except (KeyError, ValueError) as exc:
+        fail(str(exc).strip('"'))
+    finally:
+        st.close()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"audit drafted: {escape(str(out))}; next: tirtasu nrw balance {escape(str(out))} --store {escape(store_url(store))}", soft_wrap=True)
 
 
 @app.command("trajectory")

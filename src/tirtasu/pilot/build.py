@@ -134,53 +134,13 @@ def _customers_and_billing(wn, node_dma, monthly: pd.DataFrame, cfg: PilotConfig
     return pd.DataFrame(customers), pd.DataFrame(bills), truth
 
 
-AUDIT_TEMPLATE = """\
-# The pilot utility's water balance: system input and billed volumes from the store's inflow
-# meters and bills; the other items are the utility's estimates (edit them). Run:
-#   tirtasu nrw balance {path} --store {store} [--html report.html]
-name: Pilot utility (L-Town)
-period: {{start: {start}, end: {end}}}   # end exclusive
-units: m3
-country_group: developing
+def write_pilot_audit(store: Store, path: str | Path, store_url: str | None = None) -> Path:
+    """Write the pilot's audit file: ``tirtasu nrw template`` over the pilot's whole period."""
+    from tirtasu.nrw.template import audit_template
 
-system_input_volume: {{value: store, cl95: 2, grade: 7}}
-water_exported: {{value: 0}}
-billed_metered: {{value: store, cl95: 1, grade: 8}}
-billed_unmetered: {{value: store, cl95: 20, grade: 5}}
-unbilled_metered: {{value: 0}}
-unbilled_unmetered: {{pct: 0.5, of: water_supplied, cl95: 50, grade: 3}}
-
-unauthorized_consumption: {{pct: 2, of: water_supplied, cl95: 50, grade: 3}}
-customer_meter_inaccuracies: {{pct: 3, cl95: 30, grade: 4}}
-systematic_data_handling_errors: {{pct: 0.5, of: billed_metered, cl95: 50, grade: 4}}
-
-mains_length_km: {mains_km:.2f}
-service_connections: {connections}
-private_pipe_length_km: 0
-average_pressure_m: {pressure_m:.1f}     # mean of the pressure loggers over the period
-
-variable_production_cost: 0.25     # per m³
-customer_retail_unit_cost: 0.60    # per m³
-"""
-
-
-def write_pilot_audit(store: Store, path: str | Path, store_url: str) -> Path:
-    """Write the pilot's audit file (IWA water balance inputs, partly from the store)."""
     info = store.meta("pilot")
-    wn_summary = summarize(load_model(lton_model_path()))
-    pressures = store.readings(kind="pressure", resample="1D", how="mean")
     path = Path(path)
-    path.write_text(
-        AUDIT_TEMPLATE.format(
-            path=path,
-            store=store_url,
-            start=info["start"][:10],
-            end=info["end"][:10],
-            mains_km=wn_summary.mains_km,
-            connections=len(store.customers()),
-            pressure_m=float(pressures["value"].mean()),
-        )
-    )
+    path.write_text(audit_template(store, info["start"], info["end"], name="Pilot utility (L-Town)"))
     return path
 
 
