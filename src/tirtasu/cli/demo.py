@@ -9,8 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tirtasu.cli.common import DEFAULT_STORE, StoreOption, console, fail, store_url
-from tirtasu.cli.simulate import progress_bar
+from tirtasu.cli.common import DEFAULT_STORE, StoreOption, console, fail, progress_bar, store_url
 
 
 def demo(

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from tirtasu.cli.common import console, fail
+from tirtasu.cli.common import console, fail, progress_bar
 from tirtasu.network import ModelError, load_model, summarize
 from tirtasu.simulator import (
     Leak,
@@ -23,18 +22,6 @@ from tirtasu.simulator import (
     random_leaks,
     simulate as run_scenario,
 )
-
-
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
 
 
 def _read_leaks(path: Path) -> list[Leak]:
