@@ -24,7 +24,7 @@ from tirtasu.network import (
 
 app = typer.Typer(help="EPANET network models and district metered areas (DMAs).", no_args_is_help=True)
 
-ModelArg = typer.Argument(..., help="EPANET .inp model (any flow units).", exists=False)
+ModelArg = typer.Argument(..., help="EPANET .inp model (any flow units).")
 BoundaryOpt = typer.Option(
     None,
     "--boundary",

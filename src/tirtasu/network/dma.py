@@ -12,6 +12,7 @@ then Σ sign·Q over its boundary links, minus the rate of storage change of tan
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,7 @@ class DMAs:
 
 
 def _natural_key(name: str):
-    import re
-
+    """Sort key that puts DMA-2 before DMA-10."""
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(name))]
 
 

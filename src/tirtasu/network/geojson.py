@@ -9,8 +9,6 @@ member (read by QGIS and GDAL) and in the collection's ``properties``.
 
 from __future__ import annotations
 
-import json
-
 import wntr
 
 from tirtasu.network.dma import DMAs
@@ -85,7 +83,3 @@ def _ogc_urn(crs: str) -> str:
         return "urn:ogc:def:crs:OGC:1.3:CRS84" if code == "4326" else f"urn:ogc:def:crs:EPSG::{code}"
     return crs
 
-
-def dump(collection: dict, path) -> None:
-    with open(path, "w") as fh:
-        json.dump(collection, fh)
