@@ -173,13 +173,17 @@ def test_geojson_keeps_model_coordinates_and_says_the_crs(ltown_path):
     wn = load_model(ltown_path)
     dmas = dmas_from_boundaries(wn, ["p227", "p235", "PUMP_1", "PRV-3"])
     gj = network_geojson(wn, dmas)
-    assert len(gj["features"]) == wn.num_nodes + wn.num_links
+    assert len(gj["features"]) == wn.num_nodes + wn.num_links + 3  # and one per DMA
+    dma3 = next(f for f in gj["features"] if f["id"] == "dma:DMA-3")
+    inside = [n for n, l in wn.links() if dmas.node_dma().get(l.start_node_name) == dmas.node_dma().get(l.end_node_name) == "DMA-3"]
+    assert len(dma3["geometry"]["coordinates"]) == len(inside)
     assert gj["properties"]["crs"] is None and "unknown" in gj["properties"]["crs_source"]
     n1 = next(f for f in gj["features"] if f["id"] == "n1")
     assert n1["geometry"]["coordinates"] == list(wn.get_node("n1").coordinates)
     assert n1["properties"]["dma"] == dmas.node_dma()["n1"]
     p227 = next(f for f in gj["features"] if f["id"] == "p227")
     assert p227["properties"]["boundary"] is True
+    assert len(network_geojson(wn)["features"]) == wn.num_nodes + wn.num_links
     assert network_geojson(wn, crs="EPSG:32748")["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32748"
 
 

@@ -32,7 +32,8 @@ def network_geojson(wn: wntr.network.WaterNetworkModel, dmas: DMAs | None = None
 
     Every feature has ``id``, ``type`` (Junction, Tank, Reservoir, Pipe, Pump, Valve) and, when
     ``dmas`` is given, ``dma`` (links on a boundary: ``dma`` of their start node and
-    ``boundary: true``). Pipes carry length [m], diameter [m] and roughness; junctions
+    ``boundary: true``); each DMA is then also a feature of type ``DMA`` whose geometry is the
+    MultiLineString of the links inside it. Pipes carry length [m], diameter [m] and roughness; junctions
     elevation [m] and base demand [m³/h].
     """
     if crs:
@@ -66,6 +67,22 @@ def network_geojson(wn: wntr.network.WaterNetworkModel, dmas: DMAs | None = None
         features.append(
             {"type": "Feature", "id": name, "geometry": {"type": "LineString", "coordinates": line}, "properties": props}
         )
+    if dmas is not None:
+        # one feature per DMA: the pipes inside it, so that a GIS can draw or select the area
+        lines: dict[str, list] = {}
+        for f in features:
+            p = f["properties"]
+            if f["geometry"]["type"] == "LineString" and not p.get("boundary") and p.get("dma"):
+                lines.setdefault(p["dma"], []).append(f["geometry"]["coordinates"])
+        for dma in dmas.names:
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": f"dma:{dma}",
+                    "geometry": {"type": "MultiLineString", "coordinates": lines.get(dma, [])},
+                    "properties": {"id": dma, "type": "DMA", "dma": dma, "nodes": int((dmas.nodes["dma"] == dma).sum())},
+                }
+            )
     collection = {
         "type": "FeatureCollection",
         "name": wn.name or "network",
