@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import epyt
 import pytest
 
 NETWORKS = Path(epyt.__file__).parent / "networks"
+POSTGRES_HINT = "PostgreSQL tests need TIRTASU_TEST_POSTGRES_URL, e.g. postgresql://postgres@127.0.0.1:5432/test"
 
 
 def pytest_configure(config):
@@ -27,10 +30,44 @@ def net1_path() -> Path:
     return NETWORKS / "asce-tf-wdst" / "Net1.inp"
 
 
+@pytest.fixture(scope="session")
+def postgres_url(request) -> str:
+    """The test server's URL; skips without it (fails under CI, where the server must be there)."""
+    url = os.environ.get("TIRTASU_TEST_POSTGRES_URL")
+    if not url:
+        if request.config.ci:
+            pytest.fail(POSTGRES_HINT, pytrace=False)
+        pytest.skip(POSTGRES_HINT)
+    return url
+
+
 @pytest.fixture
-def store(tmp_path):
+def pg_url(postgres_url):
+    """A URL whose tables live in a fresh schema of their own, dropped after the test.
+
+    Tests share one database; a schema each (first on ``search_path``) keeps them apart.
+    """
+    import psycopg
+
+    schema = f"tirtasu_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    parts = urlsplit(postgres_url)
+    query = dict(parse_qsl(parts.query))
+    query["options"] = (query.get("options", "") + f" -c search_path={schema}").strip()
+    yield urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    """An empty store, once per backend."""
     from tirtasu.store import open_store
 
-    st = open_store(tmp_path / "test.duckdb")
+    if request.param == "duckdb":
+        st = open_store(tmp_path / "test.duckdb")
+    else:
+        st = open_store(request.getfixturevalue("pg_url"))
     yield st
     st.close()

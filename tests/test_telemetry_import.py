@@ -38,11 +38,10 @@ REGISTRY = pd.DataFrame(
 
 
 @pytest.fixture
-def store(tmp_path):
-    st = open_store(tmp_path / "store.duckdb")
-    st.upsert_sensors(REGISTRY)
-    yield st
-    st.close()
+def store(store):
+    """The shared store fixture (each backend) with the test registry."""
+    store.upsert_sensors(REGISTRY)
+    return store
 
 
 def write(tmp_path, name: str, text: str):

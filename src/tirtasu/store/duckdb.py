@@ -24,6 +24,7 @@ from tirtasu.store.base import (
     Store,
     WriteResult,
 )
+from tirtasu.store.batch import lookup_keys, sensor_codes, sorted_unique, times_and_values
 from tirtasu.store.timeutil import bucket_interval, to_utc_naive
 from tirtasu.telemetry.sensors import SENSOR_COLUMNS, make_registry
 
@@ -167,32 +168,22 @@ class DuckDBStore(Store):
         return df.astype(object).where(df.notna(), None)
 
     # -- readings ----------------------------------------------------------------------------
-    def _sensor_keys(self, sensor_ids) -> tuple[np.ndarray, list[str]]:
-        """Integer key of each reading's sensor, and the sensor id of each key used."""
-        ids = sensor_ids.astype("category") if not isinstance(sensor_ids.dtype, pd.CategoricalDtype) else sensor_ids
-        categories = [str(c) for c in ids.cat.categories]
+    def _sensor_keys(self, sensor_ids) -> np.ndarray:
+        """Integer key of each reading's sensor; KeyError for unregistered sensors."""
+        codes, categories = sensor_codes(sensor_ids)
         known = dict(
             self.con.execute(
                 "SELECT sensor_id, sensor_key FROM sensors WHERE list_contains(?::VARCHAR[], sensor_id)", [categories]
             ).fetchall()
         )
-        codes = ids.cat.codes.to_numpy()
-        used = np.unique(codes)
-        unknown = [categories[c] for c in used if c >= 0 and categories[c] not in known]
-        if unknown or (len(used) and used[0] < 0):
-            raise KeyError("readings for unregistered sensor(s): " + ", ".join(unknown[:20] or ["(missing id)"]))
-        lookup = np.array([known.get(c, -1) for c in categories], dtype=np.int32)
-        return lookup[codes], categories
+        return lookup_keys(codes, categories, known)
 
     def add_readings(self, readings: pd.DataFrame) -> WriteResult:
         if len(readings) == 0:
             return WriteResult()
-        keys, _ = self._sensor_keys(readings["sensor_id"])
-        times = to_utc_naive(readings["time"]).to_numpy().astype("datetime64[us]").view(np.int64)
-        values = np.asarray(readings["value"], dtype=float)
-        if not np.isfinite(values).all():
-            raise ValueError("readings must be finite numbers; validate before storing")
-        keys, times, values = _sorted_unique(keys, times, values)
+        keys = self._sensor_keys(readings["sensor_id"])
+        times, values = times_and_values(readings)
+        keys, times, values = sorted_unique(keys, times, values)
         batch = pa.table({"sensor_key": keys, "time": pa.array(times.view("datetime64[us]")), "value": values})
         lo, hi = (pd.Timestamp(int(times.min()), unit="us"), pd.Timestamp(int(times.max()), unit="us"))
         sensor_keys = np.unique(keys).tolist()
@@ -278,7 +269,9 @@ class DuckDBStore(Store):
         )
 
     def imports(self) -> pd.DataFrame:
-        return self._df("SELECT * FROM imports ORDER BY imported_at")
+        df = self._df("SELECT * FROM imports ORDER BY imported_at")
+        df["imported_at"] = pd.to_datetime(df["imported_at"]).dt.tz_localize("UTC")  # stored as UTC
+        return df
 
     # -- DMAs --------------------------------------------------------------------------------
     def set_dmas(self, nodes, links) -> None:
@@ -376,30 +369,6 @@ class DuckDBStore(Store):
     def meta(self, key, default=None):
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return default if row is None else json.loads(row[0])
-
-
-def _sorted_unique(keys: np.ndarray, times: np.ndarray, values: np.ndarray):
-    """Readings grouped by sensor and ordered by time, one per (sensor, time).
-
-    Exports usually arrive grouped by sensor (in any order of sensors) and in time order,
-    which an O(n) check confirms; otherwise they are sorted. Repeats with the same value
-    collapse; repeats with different values are refused.
-    """
-    new_sensor = np.diff(keys) != 0
-    starts = keys[np.concatenate([[0], np.flatnonzero(new_sensor) + 1])]
-    grouped = len(np.unique(starts)) == len(starts)  # no sensor in two runs
-    if grouped and np.all(np.diff(times)[~new_sensor] > 0):
-        return keys, times, values
-    order = np.lexsort((times, keys))
-    keys, times, values = keys[order], times[order], values[order]
-    repeat = (np.diff(keys) == 0) & (np.diff(times) == 0)
-    if repeat.any():
-        differ = values[1:][repeat] != values[:-1][repeat]
-        if differ.any():
-            raise ValueError(f"{int(differ.sum())} (sensor, time) pairs appear with different values in one batch")
-        keep = np.concatenate([[True], ~repeat])
-        keys, times, values = keys[keep], times[keep], values[keep]
-    return keys, times, values
 
 
 def _filters(kind=None, dma=None, sensor_ids=None, start=None, end=None, sensor_table=""):
