@@ -50,8 +50,11 @@ def pg_url(postgres_url):
     import psycopg
 
     schema = f"tirtasu_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        with psycopg.connect(postgres_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"TIRTASU_TEST_POSTGRES_URL={postgres_url} cannot be reached: {exc}", pytrace=False)
     parts = urlsplit(postgres_url)
     query = dict(parse_qsl(parts.query))
     query["options"] = (query.get("options", "") + f" -c search_path={schema}").strip()

@@ -263,6 +263,11 @@ class PostgresStore(Store):
                     f"{version}, this tirtasu needs {SCHEMA_VERSION}; open it once without read_only "
                     "to upgrade it in place"
                 )
+            if not read_only:
+                # This month's and next month's partitions exist before live data needs them,
+                # so writes inside long transactions rarely have to lock the table to make one.
+                now = np.datetime64(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), "M")
+                self._ensure_partitions(np.array([now, now + 1]))
         except BaseException:
             self.conn.close()
             raise
@@ -376,6 +381,23 @@ class PostgresStore(Store):
         else:
             conflicts["time"] = pd.to_datetime(conflicts["time"], utc=True)
         return WriteResult(added=added, unchanged=int(equal) - added, conflicts=conflicts)
+
+    def create_partitions(self, start, end) -> list[str]:
+        """Make the monthly partitions of ``readings`` for [start, end) ahead of a large import.
+
+        Writes make the partitions they need themselves; making one locks the readings table
+        briefly, which an import of years of history can do once, beforehand, with this.
+
+        Returns
+        -------
+        list of str
+            The partitions covering the range (made now or before).
+        """
+        first = np.datetime64(to_utc_naive(start), "M")
+        last = np.datetime64(to_utc_naive(pd.Timestamp(end) - pd.Timedelta(microseconds=1)), "M")
+        months = np.arange(first, last + 1)
+        self._ensure_partitions(months)
+        return [_partition_name(m) for m in months]
 
     def _ensure_partitions(self, months: np.ndarray) -> None:
         """Make the monthly partitions of ``readings`` that ``months`` (datetime64[M]) need."""
