@@ -149,11 +149,11 @@ def connect(url: str, read_only: bool = False) -> psycopg.Connection:
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise RuntimeError(
-            f"cannot connect to the PostgreSQL store at {describe_url(url)}: {reason}. "
-            "Is the server running, and may this user connect to that database?"
-        ) from None
+        # libpq says "connection to server at …, port … failed: <why>"; the why is what helps
+        lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+        reason = ". ".join(lines) or type(exc).__name__
+        reason = reason.rsplit("failed: ", 1)[-1]
+        raise RuntimeError(f"cannot connect to the PostgreSQL store at {describe_url(url)}: {reason}") from None
     conn.execute("SET TIME ZONE 'UTC'")
     if read_only:
         conn.execute("SET default_transaction_read_only = on")
@@ -250,9 +250,10 @@ class PostgresStore(Store):
         try:
             self.schema = _schema(self.conn)
             if self.schema is None:
+                path = self.conn.execute("SELECT current_setting('search_path')").fetchone()[0]
                 raise RuntimeError(
-                    f"the PostgreSQL store at {self.url} has no schema to create its tables in "
-                    "(the first schema of search_path does not exist)"
+                    f"the PostgreSQL store at {self.url} has no schema to create its tables in: no schema "
+                    f"of its search_path ({path}) exists; create it (CREATE SCHEMA …) or fix the URL"
                 )
             if not read_only:
                 migrate(self.conn)
