@@ -48,7 +48,8 @@ def balance(
 
     Every input may carry a 95 % confidence limit (cl95, ± %) and a validity grade (1–10); the
     limits are propagated to every component, ratios included. Volumes given as 'value: store'
-    are computed from the store (DMA inflow meters, billing) for the audit's period.
+    are computed from the store (DMA inflow meters, billing; unbilled days of smart-metered
+    customers from their smart meters) for the audit's period.
     """
     from tirtasu.nrw.audit import AuditError, load_audit
     from tirtasu.nrw.balance import water_balance
@@ -119,7 +120,11 @@ def dma(
     reference_to: str = typer.Option(None, "--reference-to", help="End of the reference nights (exclusive).", show_default=False),
     night: str = typer.Option("2-4", "--night", help="Hours (local) within which the minimum night flow is sought."),
     tz: str = typer.Option(None, "--tz", help="Time zone of the night hours. Default: the store's 'timezone' meta, else UTC.", show_default=False),
-    household: float = typer.Option(1.7, "--household-night-use", help="Assumed night use per household [L/h] (without reference nights)."),
+    smart_meters: bool = typer.Option(
+        True, "--smart-meters/--no-smart-meters",
+        help="Measure night use with the DMA's smart meters (demand sensors) where it has two or more on customer nodes.",
+    ),
+    household: float = typer.Option(1.7, "--household-night-use", help="Assumed night use per household [L/h] (without reference nights or smart meters)."),
     non_household: float = typer.Option(8.0, "--non-household-night-use", help="Assumed night use per non-household property [L/h]."),
     background_mains: float = typer.Option(40.0, "--background-mains", help="Background leakage of mains at 50 m [L/km/h] (SANFLOW default 40)."),
     background_connections: float = typer.Option(3.0, "--background-connections", help="Background leakage of connections at 50 m [L/conn/h]."),
@@ -130,9 +135,11 @@ def dma(
     night-day factor from pressure (FAVAD), daily real losses with ±95 % limits, background vs
     bursts, UARL and ILI, and DMAs ranked by recoverable leakage.
 
-    Without reference nights, legitimate night use comes from per-property allowances, which
-    are assumptions (±50 %); with [bold]--reference-from/--reference-to[/] it is calibrated on
-    nights when unreported leakage was nil (after a sweep, or a step test), by weekday.
+    Legitimate night use, by precedence: with --reference-from/--reference-to it is
+    calibrated on nights when unreported leakage was nil (after a sweep, or a step test), by
+    weekday; else, in a DMA with smart meters, it is measured by them in each night's hour of
+    least use and scaled up to all its customers by billed volume, ±95 % from the sample; else
+    it comes from per-property allowances, which are assumptions (±50 %).
     """
     import pandas as pd
 
@@ -169,7 +176,9 @@ def dma(
                 background_mains_lkmh=background_mains,
                 background_connections_lch=background_connections,
             )
-            results, notes = analyse_dmas_from_store(st, t0, t1, settings, reference=ref, model=model, dma=only)
+            results, notes = analyse_dmas_from_store(
+                st, t0, t1, settings, reference=ref, model=model, dma=only, smart_meters=smart_meters
+            )
         except (ValueError, KeyError) as exc:
             fail(escape(str(exc).strip('"')))
     ranking = rank_dmas(results)
@@ -226,7 +235,9 @@ def template(
     """Draft an audit file from the store for any period, DMA or the whole utility.
 
     System input and billed volumes are taken from the store when the balance runs ('value:
-    store'); mains length, connections and average pressure are filled in from the stored model,
+    store'; days not yet billed are filled from the customers' smart meters, where they have
+    one); where bills and smart meters measure the same customers, their comparison is added as
+    a comment (customer meter under-registration, 'pct: store'); mains length, connections and average pressure are filled in from the stored model,
     customers and pressure loggers; apparent losses and costs are marked ESTIMATE for you to set.
     Then: tirtasu nrw balance FILE --store STORE.
     """

@@ -28,7 +28,10 @@ Example (every volume may be a bare number in ``units`` or a mapping)::
 ``system_input_volume`` may also be a list of sources, each with a ``name`` (and ``imported:
 true`` for bought water). ``cl95`` is the ± 95 % confidence limit in percent; ``grade`` the
 AWWA-style data validity grade 1–10. ``value: store`` (with ``--store``) takes system input or
-billed consumption from the data store for the period (see :mod:`tirtasu.nrw.store_io`).
+billed consumption from the data store for the period (see :mod:`tirtasu.nrw.store_io`);
+``customer_meter_inaccuracies: {pct: store}`` takes the meters' under-registration from the
+comparison of bills with smart meters (valid only where the smart meters are separate, more
+accurate meters).
 
 Every error names the key and its line, e.g. ``audit.yaml, line 9: billed_metered.cl95: must be
 a number, got 'two'``.
@@ -253,9 +256,40 @@ class _Env:
 
             self.store_volumes = balance_volumes_from_store(self.store, self.start, self.end, dma=self.dma)
         vols = self.store_volumes
+        if what == "unbilled_metered":
+            raise ctx.error(
+                path,
+                "cannot be taken from the store: nothing in it says which metered use is authorized but "
+                "not billed (water measured by a smart meter on a node without an account may just as well "
+                "be unauthorized); give the volume of the utility's own metered, unbilled uses",
+            )
         if what not in vols:
             raise ctx.error(path, f"the store does not provide {what}; it provides {', '.join(vols)}")
         return vols[what]
+
+    def meter_check(self, ctx, path):
+        if callable(self.store):
+            self.store = self.store()
+        if self.store is None:
+            raise ctx.error(path, "takes its value from the store: run with --store (or pass store=…)")
+        if self.start is None or self.end is None:
+            raise ctx.error(("period",), "a value taken from the store needs the period (start, end)")
+        from tirtasu.nrw.store_io import meter_registration_check
+
+        check = meter_registration_check(self.store, self.start, self.end, dma=self.dma)
+        if check is None:
+            raise ctx.error(
+                path,
+                "the store cannot check the customer meters: it needs two or more smart-metered nodes whose "
+                "accounts are all metered and billed in the period",
+            )
+        if check.under_registration <= 0:
+            raise ctx.error(
+                path,
+                f"the billing meters registered {100 * (check.ratio - 1):.2f} % more than the smart meters "
+                "(no under-registration to take): check the billing periods and the meters, or give pct by hand",
+            )
+        return check
 
 
 def _unit(ctx, path, raw):
@@ -288,6 +322,20 @@ def _volume(ctx, path, raw, env: _Env, key: str) -> Volume | Percent:
     cl95 = _cl95(ctx, path + ("cl95",), raw.get("cl95"))
     grade = _grade(ctx, path + ("grade",), raw.get("grade"))
     note = raw.get("note")
+    if "pct" in raw and raw["pct"] == "store":
+        if key != "customer_meter_inaccuracies":
+            raise ctx.error(path + ("pct",), "only customer_meter_inaccuracies can take its percentage from the store")
+        if "of" in raw and raw["of"] != "metered_consumption":
+            raise ctx.error(path + ("of",), "a percentage from the store is the meters' under-registration: of metered_consumption")
+        check = env.meter_check(ctx, path + ("pct",))
+        return Percent(
+            100 * check.under_registration,
+            "metered_consumption",
+            cl95=cl95 if cl95 is not None else check.cl95 / check.under_registration,
+            grade=grade,
+            under_registration=True,
+            note=note or check.note,
+        )
     if "pct" in raw:
         if "value" in raw:
             raise ctx.error(path, "give either value or pct, not both")

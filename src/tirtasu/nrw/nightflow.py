@@ -12,7 +12,10 @@ For each night of the record:
      measurement; they are not sourced figures; or
    - calibrated on reference nights when unreported leakage was nil (right after a leak sweep
      with repairs, or a step test): the reference MNF of the same weekday, less background
-     leakage. Night use follows the week (weekend nights differ), hence by weekday.
+     leakage. Night use follows the week (weekend nights differ), hence by weekday; or
+   - measured by smart meters (AMR) on a sample of the DMA's customers, in each night's own MNF
+     window, scaled up to all customers by their billed volume (a ratio estimator,
+     :func:`night_use_from_sample`).
 3. **Night leakage** = MNF − legitimate night use [m³/h]. A night below the night use gives a
    negative value, kept: clipping would bias the period's mean upwards.
 4. **Night-day factor** NDF [h/day] from the pressure series with FAVAD: leak flow varies as
@@ -56,6 +59,7 @@ __all__ = [
     "NightUse",
     "night_use_from_allowances",
     "night_use_from_reference",
+    "night_use_from_sample",
     "analyse_dma",
     "rank_dmas",
 ]
@@ -108,7 +112,10 @@ class NightFlowSettings:
     household_night_use_lh, non_household_night_use_lh : float [L/h per property]
         Assumed legitimate night use; replace with measured values.
     night_use_cl95 : float [-]
-        Relative 95 % limit of legitimate night use.
+        Relative 95 % limit of legitimate night use from allowances.
+    smart_meter_cl95 : float [-]
+        Relative 95 % limit of smart-meter readings at night flows (systematic): ISO 4064 /
+        OIML R 49 allow new meters ±5 % in their lower flow zone, taken here as the limit.
     inflow_cl95 : float [-]
         Relative 95 % limit of the DMA inflow meters.
     background_mains_lkmh : float [L/km/h at 50 m]
@@ -127,6 +134,7 @@ class NightFlowSettings:
     household_night_use_lh: float = 1.7
     non_household_night_use_lh: float = 8.0
     night_use_cl95: float = 0.5
+    smart_meter_cl95: float = 0.05
     inflow_cl95: float = 0.02
     background_mains_lkmh: float = 40.0
     background_connections_lch: float = 3.0
@@ -180,11 +188,15 @@ def minimum_night_flow(inflow: pd.Series, settings: NightFlowSettings = NightFlo
     return _night_minimum(qw, settings)
 
 
-def _night_minimum(qw: pd.Series, settings: NightFlowSettings) -> pd.DataFrame:
-    tod = (qw.index.hour + qw.index.minute / 60 + qw.index.second / 3600).to_numpy()
+def _in_night(index: pd.DatetimeIndex, settings: NightFlowSettings) -> np.ndarray:
+    """Whether a window starting at each (local) time lies within the night hours."""
+    tod = (index.hour + index.minute / 60 + index.second / 3600).to_numpy()
     win_h = pd.Timedelta(settings.window) / pd.Timedelta(hours=1)
-    ok = (tod >= settings.night_start_h - 1e-9) & (tod + win_h <= settings.night_end_h + 1e-9)
-    cand = qw[ok].dropna()
+    return (tod >= settings.night_start_h - 1e-9) & (tod + win_h <= settings.night_end_h + 1e-9)
+
+
+def _night_minimum(qw: pd.Series, settings: NightFlowSettings) -> pd.DataFrame:
+    cand = qw[_in_night(qw.index, settings)].dropna()
     if cand.empty:
         return pd.DataFrame({"mnf_m3h": pd.Series(dtype=float), "mnf_start": pd.Series(dtype=object)})
     dates = cand.index.normalize()
@@ -349,11 +361,15 @@ class NightUse:
         Standard deviation of its mean over the period (systematic: it does not average out).
     method : str
         How it was obtained, for the report.
+    windows : pandas.Series, optional
+        Per night, the local start of the window the night use was measured in: the night flow
+        is then taken in that window instead of at the inflow's minimum.
     """
 
     per_night: float | pd.Series
     sigma_m3h: float
     method: str
+    windows: pd.Series | None = None
 
 
 def night_use_from_allowances(attrs: DMAAttributes, settings: NightFlowSettings = NightFlowSettings()) -> NightUse:
@@ -424,6 +440,78 @@ def night_use_from_reference(
     )
 
 
+def night_use_from_sample(
+    sample: pd.DataFrame,
+    weights: pd.Series,
+    total_weight: float,
+    population: float | None = None,
+    unscaled: pd.Series | float = 0.0,
+    meter_cl95: float = 0.05,
+    what: str = "smart meters",
+) -> NightUse:
+    """Night use of a DMA from metered sample units (smart meters), scaled up by a ratio estimator.
+
+    For every night k, R_k = Σ_i y_ik / Σ_i x_i over the units i with a reading that night, and
+    night use = R_k · X + u_k: y_ik the unit's mean flow in night k's MNF window, x_i its weight
+    (the billed volume of its customers), X the weight of the whole DMA, u_k flows counted as
+    they are (metered units without customers: their use is not leakage).
+
+    σ of the period mean (systematic, it does not average over nights): the ratio estimator's
+    sampling error on the units' period means ȳ_i (Cochran, *Sampling Techniques*, 3rd ed., §6.4),
+    var(R) = (1 − f) / (n · x̄²) · Σ (ȳ_i − R·x_i)² / (n − 1), f = n / population; and the meters'
+    systematic error, ``meter_cl95``/1.96 of the whole, in quadrature.
+
+    Parameters
+    ----------
+    sample : pandas.DataFrame [m³/h]
+        Nights (index) × units (columns); NaN where a unit has no complete window that night.
+    weights : pandas.Series
+        Weight x_i of each unit (column), > 0.
+    total_weight : float
+        X, the weight of all the DMA's customers (the units included).
+    population : float, optional
+        Number of units the DMA has (for the finite-population correction); default: none.
+    unscaled : float or pandas.Series [m³/h]
+        Per night, added as measured.
+    meter_cl95 : float [-]
+    what : str
+        Named in the method text.
+    """
+    cols = [c for c in sample.columns if c in weights.index and weights[c] > 0]
+    y = sample[cols].astype(float)
+    x = weights[cols].astype(float)
+    n = len(cols)
+    if n < 2:
+        raise ValueError(f"night use from a sample needs two or more units with a weight; got {n}")
+    if not total_weight or total_weight <= 0:
+        raise ValueError("night use from a sample needs the DMA's total weight > 0")
+    have = y.notna()
+    ratio = y.sum(axis=1, min_count=2) / have.mul(x, axis=1).sum(axis=1).where(have.sum(axis=1) >= 2)
+    extra = unscaled if isinstance(unscaled, pd.Series) else pd.Series(float(unscaled), index=y.index)
+    per_night = ratio * total_weight + extra.reindex(y.index).fillna(0.0)
+    ybar = y.mean()
+    ok = ybar.notna()
+    ybar, xs = ybar[ok], x[ok]
+    m = len(ybar)
+    if m < 2:
+        raise ValueError("night use from a sample needs two or more units with readings")
+    r = float(ybar.sum() / xs.sum())
+    f = min(1.0, m / population) if population else 0.0
+    var_r = (1.0 - f) / (m * float(xs.mean()) ** 2) * float(((ybar - r * xs) ** 2).sum()) / (m - 1)
+    mean_use = float(per_night.mean())
+    sigma = math.sqrt(var_r * total_weight**2 + (mean_use * meter_cl95 / Z95) ** 2)
+    share = float(xs.sum() / total_weight)
+    u = float(extra.mean())
+    text = (
+        f"{what}: {m} unit(s) measured in each night's MNF window, scaled by billed volume "
+        f"(sample {100 * share:.0f} % of it): {mean_use - u:.2f} m³/h on average"
+    )
+    if u:
+        text += f", + {u:.2f} m³/h measured where no customer is registered"
+    text += f"; ±{100 * Z95 * sigma / mean_use:.0f} % (sample and meters)" if mean_use > 0 else ""
+    return NightUse(per_night, sigma, text)
+
+
 def analyse_dma(
     inflow: pd.Series,
     pressure: pd.Series | None,
@@ -456,7 +544,16 @@ def analyse_dma(
     warnings: list[str] = []
     n = int(pd.Timedelta(settings.window) / pd.Timedelta(settings.step))
     q = _local_regular(inflow, settings.step, settings.tz)
-    nights = _night_minimum(_window_mean(q, n), settings)
+    qw = _window_mean(q, n)
+    nights = _night_minimum(qw, settings)
+    if night_use is not None and night_use.windows is not None:
+        # night use measured in its own windows (smart meters: the hour of least customer use):
+        # the night flow is the inflow in that window, not the minimum of a noisy inflow, which
+        # would be biased low against a night use measured independently
+        w = night_use.windows.dropna()
+        starts = pd.DatetimeIndex(w.to_numpy()).tz_convert(q.index.tz) if len(w) else pd.DatetimeIndex([], tz=q.index.tz)
+        nights = pd.DataFrame({"mnf_m3h": qw.reindex(starts).to_numpy(), "mnf_start": starts}, index=w.index)
+        nights.index.name = "night"
 
     p = None
     if pressure is not None and len(pd.Series(pressure).dropna()):
@@ -528,7 +625,9 @@ def analyse_dma(
         bu = float(nights["bursts_m3d"].mean())
         if len(d) < 7:
             warnings.append(f"only {len(d)} night(s): the estimate is fragile; a week or more is usual")
-        if mean < 0:
+        if mean < 0 and mean + cl >= 0:
+            warnings.append("mean night leakage is negative but within its limits of zero: no leakage measurable")
+        elif mean < 0:
             warnings.append("mean night leakage is negative: legitimate night use is over-estimated")
 
     uarl = None

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tirtasu.nrw.store_io import _mains_km_by_dma, _utc, dma_pressures
+from tirtasu.nrw.store_io import _mains_km_by_dma, _utc, dma_pressures, meter_registration_check
 
 __all__ = ["audit_template"]
 
 _TEMPLATE = """\
 # Water balance of {scope}, drafted from the store by `tirtasu nrw template`.
-# Volumes marked `store` are computed from the inflow meters and bills when the balance runs;
+# Volumes marked `store` are computed from the inflow meters and bills when the balance runs
+# (the days bills do not cover yet from the customers' smart meters, where they have one);
 # the items marked ESTIMATE are starting values to replace with the utility's own.
 # Run: tirtasu nrw balance THIS_FILE --store STORE [--html report.html]
 name: {name}
@@ -34,7 +35,7 @@ unbilled_unmetered: {{pct: 0.5, of: water_supplied, cl95: 50, grade: 3}}   # EST
 
 unauthorized_consumption: {{pct: 2, of: water_supplied, cl95: 50, grade: 3}}          # ESTIMATE
 customer_meter_inaccuracies: {{pct: 3, cl95: 30, grade: 4}}                           # ESTIMATE: meter tests
-systematic_data_handling_errors: {{pct: 0.5, of: billed_metered, cl95: 50, grade: 4}} # ESTIMATE
+{meter_check}systematic_data_handling_errors: {{pct: 0.5, of: billed_metered, cl95: 50, grade: 4}} # ESTIMATE
 
 mains_length_km: {mains_km}
 service_connections: {connections}     # customer accounts in the store
@@ -94,4 +95,18 @@ def audit_template(
         mains_km=f"{mains:.2f}" if mains else "null        # ESTIMATE: no model in the store",
         connections=len(customers) if len(customers) else "null   # ESTIMATE: no customers in the store",
         pressure_m=f"{mean_pressure:.1f}" if pd.notna(mean_pressure) else "null   # ESTIMATE: no pressure loggers",
+        meter_check=_meter_check_lines(store, start, end, dma),
+    )
+
+
+def _meter_check_lines(store, start, end, dma) -> str:
+    """Comment lines with the bills-vs-smart-meters check, when the store allows it."""
+    check = meter_registration_check(store, start, end, dma=dma)
+    if check is None:
+        return ""
+    return (
+        f"# smart meters vs bills on {check.nodes} node(s): billing meters register {100 * check.under_registration:.2f} "
+        f"± {100 * check.cl95:.2f} % less.\n"
+        "# If the smart meters are separate, more accurate meters (not the billing meters read by radio), use instead:\n"
+        "# customer_meter_inaccuracies: {pct: store, grade: 6}\n"
     )
