@@ -16,6 +16,10 @@ Tables (the same in every backend):
 ``customers``  customer accounts: customer_id, node_id, dma, category, metered
 ``billing``    billed volume per customer and billing period [m³]
 ``meta``       key → value (JSON text)
+``api_tokens`` API tokens: token_id, name, role, token_hash (sha256 of the secret, never the
+               secret), created_at, revoked_at
+``alarms``     leak alarms: alarm_id, link_id, candidates, start_time, detected_at, flow_m3h, dma,
+               status (open / acknowledged / repaired), assigned_to, history, updated_at
 """
 
 from __future__ import annotations
@@ -31,6 +35,23 @@ DMA_NODE_COLUMNS = ("node_id", "dma")
 DMA_LINK_COLUMNS = ("dma", "link_id", "sign")
 CUSTOMER_COLUMNS = ("customer_id", "node_id", "dma", "category", "metered")
 BILLING_COLUMNS = ("customer_id", "period_start", "period_end", "billed_m3")
+TOKEN_COLUMNS = ("token_id", "name", "role", "token_hash", "created_at", "revoked_at")
+ALARM_COLUMNS = (
+    "alarm_id",
+    "link_id",
+    "candidates",
+    "start_time",
+    "detected_at",
+    "flow_m3h",
+    "dma",
+    "status",
+    "assigned_to",
+    "history",
+    "updated_at",
+)
+#: the fields of an alarm that :meth:`Store.update_alarm` may change
+ALARM_MUTABLE = ("status", "assigned_to", "flow_m3h", "candidates", "link_id", "dma")
+ALARM_STATUSES = ("open", "acknowledged", "repaired")
 
 
 @dataclass
@@ -178,3 +199,120 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def meta(self, key: str, default=None): ...
+
+    # -- API tokens --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_token(self, token_id: str, name: str, role: str, token_hash: str) -> None:
+        """Record a new API token by the hash of its secret (the secret itself is never stored).
+
+        Raises
+        ------
+        ValueError
+            If ``token_id`` or ``token_hash`` is already taken.
+        """
+
+    @abc.abstractmethod
+    def tokens(self, token_hash: str | None = None) -> pd.DataFrame:
+        """Tokens (columns of ``TOKEN_COLUMNS``, times tz-aware UTC), revoked ones included,
+        ordered by creation; only the one with ``token_hash`` when given."""
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: str) -> bool:
+        """Mark a token revoked now; False if there is no such token or it was revoked already."""
+
+    # -- leak alarms -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_alarm(self, alarm: dict) -> int:
+        """Store a new alarm and return its id.
+
+        ``alarm`` has link_id, candidates (list of link ids, best first), start_time,
+        detected_at, flow_m3h [m³/h], dma; optionally status (default ``open``), assigned_to
+        and history (list of dicts: at, by, action, note).
+        """
+
+    @abc.abstractmethod
+    def alarms(self, status: str | None = None, dma: str | None = None, alarm_id: int | None = None) -> pd.DataFrame:
+        """Alarms (columns of ``ALARM_COLUMNS``; candidates and history as lists), newest first."""
+
+    @abc.abstractmethod
+    def update_alarm(self, alarm_id: int, changes: dict, event: dict | None = None) -> bool:
+        """Change fields of ``ALARM_MUTABLE`` and append ``event`` to the history, atomically.
+
+        Returns False if there is no such alarm.
+        """
+
+
+def alarm_record(alarm: dict) -> dict:
+    """An alarm as the backends write it: lists as JSON text, times naive UTC, defaults filled.
+
+    Raises
+    ------
+    ValueError
+        An unknown status or field, or a missing start_time.
+    """
+    import json
+
+    from tirtasu.store.timeutil import to_utc_naive
+
+    unknown = set(alarm) - set(ALARM_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown alarm field(s): {', '.join(sorted(unknown))}")
+    status = alarm.get("status") or "open"
+    if status not in ALARM_STATUSES:
+        raise ValueError(f"unknown alarm status {status!r}; expected one of {', '.join(ALARM_STATUSES)}")
+    if alarm.get("start_time") is None:
+        raise ValueError("an alarm needs a start_time")
+    now = pd.Timestamp.now(tz="UTC")
+    flow = alarm.get("flow_m3h")
+    return {
+        "link_id": None if alarm.get("link_id") is None else str(alarm["link_id"]),
+        "candidates": json.dumps([str(c) for c in alarm.get("candidates") or []]),
+        "start_time": to_utc_naive(alarm["start_time"]),
+        "detected_at": to_utc_naive(alarm.get("detected_at") or now),
+        "flow_m3h": None if flow is None or pd.isna(flow) else float(flow),
+        "dma": None if alarm.get("dma") is None else str(alarm["dma"]),
+        "status": status,
+        "assigned_to": alarm.get("assigned_to"),
+        "history": json.dumps(list(alarm.get("history") or []), default=str),
+        "updated_at": to_utc_naive(now),
+    }
+
+
+def alarm_changes(changes: dict) -> dict:
+    """Validated changes for :meth:`Store.update_alarm`, encoded as the backends write them."""
+    import json
+
+    unknown = set(changes) - set(ALARM_MUTABLE)
+    if unknown:
+        raise ValueError(f"alarm field(s) that cannot be changed: {', '.join(sorted(unknown))}")
+    out = dict(changes)
+    if "status" in out and out["status"] not in ALARM_STATUSES:
+        raise ValueError(f"unknown alarm status {out['status']!r}; expected one of {', '.join(ALARM_STATUSES)}")
+    if "candidates" in out:
+        out["candidates"] = json.dumps([str(c) for c in out["candidates"] or []])
+    return out
+
+
+def alarm_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Alarms as they leave a backend: JSON lists decoded, times tz-aware UTC, ALARM_COLUMNS order."""
+    import json
+
+    if df.empty:
+        return pd.DataFrame(columns=list(ALARM_COLUMNS))
+    df = df[list(ALARM_COLUMNS)].copy()
+    df["candidates"] = [json.loads(v) if v else [] for v in df["candidates"]]
+    df["history"] = [json.loads(v) if v else [] for v in df["history"]]
+    for col in ("start_time", "detected_at", "updated_at"):
+        df[col] = pd.to_datetime(df[col], utc=True)
+    df["alarm_id"] = df["alarm_id"].astype("int64")
+    return df.astype({"flow_m3h": "float64"}).astype(object).where(df.notna(), None)
+
+
+def token_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Tokens as they leave a backend: TOKEN_COLUMNS, times tz-aware UTC."""
+    if df.empty:
+        return pd.DataFrame(columns=list(TOKEN_COLUMNS))
+    df = df[list(TOKEN_COLUMNS)].copy()
+    for col in ("created_at", "revoked_at"):
+        df[col] = pd.to_datetime(df[col], utc=True)
+    return df

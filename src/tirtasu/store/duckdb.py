@@ -17,12 +17,18 @@ import pandas as pd
 import pyarrow as pa
 
 from tirtasu.store.base import (
+    ALARM_COLUMNS,
     BILLING_COLUMNS,
     CUSTOMER_COLUMNS,
     DMA_LINK_COLUMNS,
     DMA_NODE_COLUMNS,
+    TOKEN_COLUMNS,
     Store,
     WriteResult,
+    alarm_changes,
+    alarm_frame,
+    alarm_record,
+    token_frame,
 )
 from tirtasu.store.batch import lookup_keys, sensor_codes, sorted_unique, times_and_values
 from tirtasu.store.timeutil import bucket_interval, to_utc_naive
@@ -77,6 +83,29 @@ CREATE TABLE IF NOT EXISTS billing (
     PRIMARY KEY (customer_id, period_start)
 );
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+-- API tokens and leak alarms (additive: stores of schema version 2 gain them on opening)
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_id VARCHAR PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,
+    token_hash VARCHAR NOT NULL UNIQUE,
+    created_at TIMESTAMP NOT NULL,
+    revoked_at TIMESTAMP
+);
+CREATE SEQUENCE IF NOT EXISTS alarm_ids;
+CREATE TABLE IF NOT EXISTS alarms (
+    alarm_id BIGINT PRIMARY KEY DEFAULT nextval('alarm_ids'),
+    link_id VARCHAR,
+    candidates VARCHAR NOT NULL,
+    start_time TIMESTAMP NOT NULL,
+    detected_at TIMESTAMP NOT NULL,
+    flow_m3h DOUBLE,
+    dma VARCHAR,
+    status VARCHAR NOT NULL,
+    assigned_to VARCHAR,
+    history VARCHAR NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
 """
 
 _AGGREGATES = {
@@ -369,6 +398,63 @@ class DuckDBStore(Store):
     def meta(self, key, default=None):
         row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return default if row is None else json.loads(row[0])
+
+    # -- API tokens --------------------------------------------------------------------------
+    def put_token(self, token_id, name, role, token_hash) -> None:
+        try:
+            self.con.execute(
+                "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, NULL)",
+                [str(token_id), str(name), str(role), str(token_hash), to_utc_naive(pd.Timestamp.now(tz="UTC"))],
+            )
+        except duckdb.ConstraintException:
+            raise ValueError(f"a token with id {token_id!r} or the same secret exists already") from None
+
+    def tokens(self, token_hash=None) -> pd.DataFrame:
+        where, params = ("WHERE token_hash = ?", [token_hash]) if token_hash is not None else ("", [])
+        return token_frame(self._df(f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens {where} ORDER BY created_at, token_id", params))
+
+    def revoke_token(self, token_id) -> bool:
+        row = self.con.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL RETURNING token_id",
+            [to_utc_naive(pd.Timestamp.now(tz="UTC")), str(token_id)],
+        ).fetchone()
+        return row is not None
+
+    # -- leak alarms -------------------------------------------------------------------------
+    def put_alarm(self, alarm) -> int:
+        rec = alarm_record(alarm)
+        cols = list(rec)
+        return int(
+            self.con.execute(
+                f"INSERT INTO alarms ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) RETURNING alarm_id",
+                [rec[c] for c in cols],
+            ).fetchone()[0]
+        )
+
+    def alarms(self, status=None, dma=None, alarm_id=None) -> pd.DataFrame:
+        clauses, params = [], []
+        for col, value in (("status", status), ("dma", dma), ("alarm_id", alarm_id)):
+            if value is not None:
+                clauses.append(f"{col} = ?")  # column names are fixed here, values are parameters
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return alarm_frame(self._df(f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms {where} ORDER BY detected_at DESC, alarm_id DESC", params))
+
+    def update_alarm(self, alarm_id, changes, event=None) -> bool:
+        fields = alarm_changes(changes)
+        with self.transaction():
+            row = self.con.execute("SELECT history FROM alarms WHERE alarm_id = ?", [int(alarm_id)]).fetchone()
+            if row is None:
+                return False
+            history = json.loads(row[0] or "[]")
+            if event is not None:
+                history.append(event)
+            fields["history"] = json.dumps(history, default=str)
+            fields["updated_at"] = to_utc_naive(pd.Timestamp.now(tz="UTC"))
+            # column names come from ALARM_MUTABLE (checked above), values are parameters
+            sets = ", ".join(f"{c} = ?" for c in fields)
+            self.con.execute(f"UPDATE alarms SET {sets} WHERE alarm_id = ?", [*fields.values(), int(alarm_id)])
+        return True
 
 
 def _filters(kind=None, dma=None, sensor_ids=None, start=None, end=None, sensor_table=""):
