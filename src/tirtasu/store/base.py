@@ -35,6 +35,9 @@ DMA_NODE_COLUMNS = ("node_id", "dma")
 DMA_LINK_COLUMNS = ("dma", "link_id", "sign")
 CUSTOMER_COLUMNS = ("customer_id", "node_id", "dma", "category", "metered")
 BILLING_COLUMNS = ("customer_id", "period_start", "period_end", "billed_m3")
+#: columns of the quarantine: when and from where a record came, the sensor it named (if any),
+#: a short reason code, the reason in words, and the record as received (text)
+QUARANTINE_COLUMNS = ("received_at", "source", "sensor_id", "code", "reason", "raw")
 TOKEN_COLUMNS = ("token_id", "name", "role", "token_hash", "created_at", "revoked_at")
 ALARM_COLUMNS = (
     "alarm_id",
@@ -240,6 +243,20 @@ class Store(abc.ABC):
 
         Returns False if there is no such alarm.
         """
+
+    # -- quarantine --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_quarantine(self, rows: pd.DataFrame) -> int:
+        """Keep refused incoming records for review; returns how many were added.
+
+        ``rows`` has the columns of :data:`QUARANTINE_COLUMNS`: received_at (tz-aware UTC),
+        source, sensor_id (may be None), code, reason, raw (text). Appended, never merged.
+        """
+
+    @abc.abstractmethod
+    def quarantine(self, start=None, end=None, source: str | None = None, code: str | None = None,
+                   limit: int | None = None) -> pd.DataFrame:
+        """Quarantined records received in [start, end), oldest first (the ``limit`` newest if given)."""
 
 
 def alarm_record(alarm: dict) -> dict:

@@ -22,6 +22,7 @@ from tirtasu.store.base import (
     CUSTOMER_COLUMNS,
     DMA_LINK_COLUMNS,
     DMA_NODE_COLUMNS,
+    QUARANTINE_COLUMNS,
     TOKEN_COLUMNS,
     Store,
     WriteResult,
@@ -105,6 +106,15 @@ CREATE TABLE IF NOT EXISTS alarms (
     assigned_to VARCHAR,
     history VARCHAR NOT NULL,
     updated_at TIMESTAMP NOT NULL
+);
+-- incoming records refused by validation (tirtasu.ingest); added in place to older stores
+CREATE TABLE IF NOT EXISTS quarantine (
+    received_at TIMESTAMP NOT NULL,
+    source VARCHAR,
+    sensor_id VARCHAR,
+    code VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    raw VARCHAR
 );
 """
 
@@ -391,6 +401,46 @@ class DuckDBStore(Store):
             params,
         )
 
+    # -- quarantine --------------------------------------------------------------------------
+    def add_quarantine(self, rows) -> int:
+        df = _quarantine_frame(rows)
+        if df.empty:
+            return 0
+        # in a transaction as the other writes (its BEGIN also settles any unfinished result)
+        with self.transaction():
+            self.con.register("_q", df)
+            try:
+                self.con.execute(
+                    "INSERT INTO quarantine SELECT CAST(received_at AS TIMESTAMP), CAST(source AS VARCHAR), "
+                    "CAST(sensor_id AS VARCHAR), CAST(code AS VARCHAR), CAST(reason AS VARCHAR), "
+                    "CAST(raw AS VARCHAR) FROM _q"
+                )
+            finally:
+                self.con.unregister("_q")
+        return len(df)
+
+    def quarantine(self, start=None, end=None, source=None, code=None, limit=None) -> pd.DataFrame:
+        clauses, params = [], []
+        for column, op, value in (("received_at", ">=", start), ("received_at", "<", end)):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(to_utc_naive(value))
+        for column, value in (("source", source), ("code", code)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        sql = f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine {where} ORDER BY received_at DESC, rowid DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        try:
+            df = self._df(sql, params)
+        except duckdb.CatalogException:  # a store opened read-only before it had the table
+            return pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+        df = df.iloc[::-1].reset_index(drop=True)  # newest first for LIMIT, returned oldest first
+        df["received_at"] = pd.to_datetime(df["received_at"]).dt.tz_localize("UTC")
+        return df
+
     # -- meta --------------------------------------------------------------------------------
     def set_meta(self, key, value) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, json.dumps(value, default=str)])
@@ -480,3 +530,14 @@ def _filters(kind=None, dma=None, sensor_ids=None, start=None, end=None, sensor_
         clauses.append("r.time < ?")
         params.append(to_utc_naive(end))
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _quarantine_frame(rows) -> pd.DataFrame:
+    """Quarantine rows with every column, received_at as naive UTC."""
+    df = pd.DataFrame(rows)
+    for col in QUARANTINE_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    df = df[list(QUARANTINE_COLUMNS)].copy()
+    df["received_at"] = to_utc_naive(df["received_at"]) if len(df) else pd.Series(dtype="datetime64[us]")
+    return df

@@ -32,6 +32,7 @@ from tirtasu.store.base import (
     CUSTOMER_COLUMNS,
     DMA_LINK_COLUMNS,
     DMA_NODE_COLUMNS,
+    QUARANTINE_COLUMNS,
     TOKEN_COLUMNS,
     Store,
     WriteResult,
@@ -139,6 +140,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             updated_at timestamptz NOT NULL
         );
         CREATE INDEX alarms_status ON alarms (status);
+        """,
+    ),
+    (
+        5,
+        "quarantine of incoming records refused by validation",
+        """
+        CREATE TABLE quarantine (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            received_at timestamptz NOT NULL,
+            source text,
+            sensor_id text,
+            code text NOT NULL,
+            reason text NOT NULL,
+            raw text
+        );
+        CREATE INDEX quarantine_received_at ON quarantine (received_at);
         """,
     ),
 ]
@@ -689,6 +706,45 @@ class PostgresStore(Store):
         for col in ("period_start", "period_end"):
             df[col] = pd.to_datetime(df[col])
         df["billed_m3"] = df["billed_m3"].astype(float)
+        return df
+
+    # -- quarantine --------------------------------------------------------------------------
+    def add_quarantine(self, rows) -> int:
+        df = pd.DataFrame(rows)
+        for col in QUARANTINE_COLUMNS:
+            if col not in df.columns:
+                df[col] = None
+        if df.empty:
+            return 0
+        received = [_aware(v) for v in df["received_at"]]
+        texts = [_texts(df[c]) for c in QUARANTINE_COLUMNS[1:]]
+        self.conn.execute(
+            "INSERT INTO quarantine (received_at, source, sensor_id, code, reason, raw) "
+            "SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])",
+            [received, *texts],
+        )
+        return len(df)
+
+    def quarantine(self, start=None, end=None, source=None, code=None, limit=None) -> pd.DataFrame:
+        clauses, params = [], []
+        for column, op, value in (("received_at", ">=", start), ("received_at", "<", end)):
+            if value is not None:
+                clauses.append(f"{column} {op} %s")
+                params.append(_aware(value))
+        for column, value in (("source", source), ("code", code)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        # newest first for LIMIT, returned oldest first
+        query = f"SELECT id, {', '.join(QUARANTINE_COLUMNS)} FROM quarantine {where} ORDER BY received_at DESC, id DESC"
+        if limit is not None:
+            query += " LIMIT %s"
+            params.append(int(limit))
+        df = self._df(f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM ({query}) q ORDER BY received_at, id", params)
+        if df.empty:
+            df = pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+        df["received_at"] = pd.to_datetime(df["received_at"], utc=True)
         return df
 
     # -- meta --------------------------------------------------------------------------------
