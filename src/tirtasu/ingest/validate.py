@@ -1,0 +1,457 @@
+"""Validation of incoming readings and their write to the store, shared by MQTT and HTTP.
+
+A payload (SenML pack or plain ``{"t", "v"}`` object, see :mod:`tirtasu.ingest.senml`) becomes
+readings in internal units plus quarantine rows for whatever is refused. Nothing here raises on
+bad input: every refusal is a quarantine row with a reason code.
+
+Reason codes
+------------
+``too_large``       payload larger than ``max_bytes``
+``not_json``        not UTF-8 JSON
+``not_senml``       JSON, but not a pack (array of objects) or a record (object)
+``empty``           an empty pack
+``invalid_record``  a field of the wrong type, an unsupported must-understand field or version
+``bad_name``        a name outside RFC 8428's characters
+``no_sensor``       no name in the record and no sensor id from the topic
+``unknown_sensor``  the name is not a registered sensor id
+``no_value``        no numeric value (``v``)
+``wrong_unit``      a unit that cannot be converted for the sensor's kind
+``not_finite``      NaN or ±infinity (also after unit conversion)
+``implausible``     outside :data:`tirtasu.telemetry.importer.PLAUSIBLE_RANGE` (internal units)
+``bad_time``        unreadable time, or before 1970
+``future_time``     later than now + ``future_tolerance`` (1 h by default)
+``conflict``        a value for a (sensor, time) already stored, or sent earlier in the same
+                    batch, with a *different* value (the first one is kept)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+import time as _time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tirtasu.ingest.senml import Record, SenMLError, parse
+from tirtasu.store.base import QUARANTINE_COLUMNS
+from tirtasu.telemetry.importer import DEFAULT_FUTURE_TOLERANCE, PLAUSIBLE_RANGE
+from tirtasu.units import UnknownUnitError, conversion_factor
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "SENML_UNITS",
+    "IngestResult",
+    "SensorRegistry",
+    "Validated",
+    "ingest_payload",
+    "validate_payload",
+    "write_validated",
+]
+
+#: payloads larger than this are refused whole (``too_large``): 256 KiB, MQTT clients and the
+#: HTTP endpoint may lower it
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+#: SenML unit symbols (RFC 8428 §12.1, RFC 8798) that tirtasu.units spells differently:
+#: symbol → (tirtasu unit, factor applied first)
+SENML_UNITS: dict[str, tuple[str, float]] = {
+    "Cel": ("degC", 1.0),
+    "hPa": ("Pa", 100.0),
+    "l": ("l", 1.0),  # a volume is no unit of any kind tirtasu stores; refused as wrong_unit
+}
+
+_RAW_LIMIT = 4096  # characters of a refused payload kept in the quarantine
+_DETAILS_LIMIT = 100  # rejections listed in an IngestResult
+
+
+def _clean(text) -> str | None:
+    """Text both databases accept: no NUL, no lone surrogates (JSON escapes may produce them)."""
+    if text is None:
+        return None
+    text = str(text)
+    if text.isascii():
+        return text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+
+
+@dataclass
+class IngestResult:
+    """What happened to the readings of one payload (or of one MQTT batch).
+
+    Attributes
+    ----------
+    accepted : int
+        Readings newly stored.
+    duplicates : int
+        Readings already stored with the same value, or repeated within the batch: nothing
+        written (redelivered messages end up here).
+    rejected : int
+        Records refused; each is in the quarantine with its reason.
+    reasons : dict
+        Reason code → number of records refused for it.
+    rejections : list of dict
+        The first 100 refusals: ``index`` (record in the pack; None for the whole payload),
+        ``sensor_id``, ``code``, ``reason``.
+    """
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    reasons: dict = field(default_factory=dict)
+    rejections: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form (the HTTP endpoint's response body)."""
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "reasons": dict(self.reasons),
+            "rejections": list(self.rejections),
+        }
+
+
+class SensorRegistry:
+    """Registered sensors (kind, unit) looked up without a query per record.
+
+    Re-read from the store when a name is not found, at most every ``refresh_interval``
+    seconds, so sensors registered while an ingester runs are picked up.
+
+    Parameters
+    ----------
+    store : Store
+    refresh_interval : float
+    """
+
+    def __init__(self, store, refresh_interval: float = 5.0):
+        self.refresh_interval = refresh_interval
+        self._sensors: dict[str, tuple[str, str | None]] = {}
+        self._loaded = -math.inf
+        self._lock = threading.Lock()
+        self._factors: dict[tuple[str | None, str, str | None], float | str] = {}
+        self.refresh(store)
+
+    def refresh(self, store) -> None:
+        """Read the registry from ``store`` now."""
+        reg = store.sensors()
+        sensors = {str(r.sensor_id): (str(r.kind), r.unit) for r in reg.itertuples(index=False)}
+        with self._lock:
+            self._sensors = sensors
+            self._factors.clear()
+            self._loaded = _time.monotonic()
+
+    def get(self, sensor_id: str, store=None) -> tuple[str, str | None] | None:
+        """(kind, unit) of a registered sensor; None if unknown (after a refresh if due)."""
+        found = self._sensors.get(sensor_id)
+        if found is None and store is not None and _time.monotonic() - self._loaded >= self.refresh_interval:
+            try:
+                self.refresh(store)
+            except Exception:  # noqa: BLE001 - the store is down: keep the registry we have
+                self._loaded = _time.monotonic()
+            found = self._sensors.get(sensor_id)
+        return found
+
+    def factor(self, unit: str | None, kind: str, registry_unit: str | None) -> float | str:
+        """Multiplier to the internal unit, or the reason the unit is refused (a str)."""
+        key = (unit, kind, registry_unit)
+        cached = self._factors.get(key)
+        if cached is not None:
+            return cached
+        result = _factor(unit, kind, registry_unit)
+        self._factors[key] = result
+        return result
+
+
+def _factor(unit: str | None, kind: str, registry_unit: str | None) -> float | str:
+    """Conversion factor of a record's unit for a sensor, or why it is refused."""
+    if unit is None:
+        unit = registry_unit  # the registry's unit is what the sensor sends when it says nothing
+    if unit is None:
+        return 1.0
+    alias, scale = SENML_UNITS.get(unit, (unit, 1.0))
+    try:
+        factor = conversion_factor(alias, kind) * scale
+    except UnknownUnitError as exc:
+        return str(exc)
+    except ValueError as exc:
+        return str(exc)
+    if kind == "quality" and registry_unit and _norm(alias) != _norm(SENML_UNITS.get(registry_unit, (registry_unit,))[0]):
+        # quality is stored as reported: only the registry's unit keeps the series consistent
+        return f"quality sensor reports {registry_unit!r}; got {unit!r}"
+    return factor
+
+
+def _norm(unit: str) -> str:
+    return str(unit).strip().lower().replace(" ", "")
+
+
+@dataclass
+class Validated:
+    """Readings that passed validation and quarantine rows, accumulated over payloads.
+
+    Attributes
+    ----------
+    sensor_ids, times_us, values, raws : list
+        One entry per accepted reading (time in µs since the epoch, value in internal units;
+        ``raws`` the record, for the quarantine if the store reports a conflict).
+    quarantine : list of tuple
+        Rows in the order of :data:`~tirtasu.store.base.QUARANTINE_COLUMNS`.
+    details : list of dict
+        Rejections for the result (index, sensor_id, code, reason).
+    """
+
+    sensor_ids: list = field(default_factory=list)
+    times_us: list = field(default_factory=list)
+    values: list = field(default_factory=list)
+    raws: list = field(default_factory=list)
+    sources: list = field(default_factory=list)
+    quarantine: list = field(default_factory=list)
+    details: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values) + len(self.quarantine)
+
+    def reject(self, received_at, source, sensor_id, code, reason, raw, index=None) -> None:
+        if not isinstance(raw, str):
+            raw = json.dumps(raw, default=str)
+        if len(raw) > _RAW_LIMIT:
+            raw = raw[:_RAW_LIMIT] + f"… ({len(raw)} characters in all)"
+        self.quarantine.append(
+            (received_at, _clean(source), _clean(sensor_id), code, _clean(reason), _clean(raw))
+        )
+        if len(self.details) < _DETAILS_LIMIT:
+            self.details.append({"index": index, "sensor_id": _clean(sensor_id), "code": code, "reason": _clean(reason)})
+
+    def extend(self, other: "Validated") -> None:
+        for name in ("sensor_ids", "times_us", "values", "raws", "sources", "quarantine"):
+            getattr(self, name).extend(getattr(other, name))
+        room = _DETAILS_LIMIT - len(self.details)
+        if room > 0:
+            self.details.extend(other.details[:room])
+
+
+def validate_payload(
+    payload: bytes | str,
+    *,
+    registry: SensorRegistry,
+    source: str,
+    topic_sensor: str | None = None,
+    now: float | None = None,
+    received_at: dt.datetime | None = None,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+    future_tolerance=DEFAULT_FUTURE_TOLERANCE,
+    store=None,
+    into: Validated | None = None,
+) -> Validated:
+    """Check one payload: readings in internal units, and quarantine rows for the rest.
+
+    Parameters
+    ----------
+    payload : bytes or str
+    registry : SensorRegistry
+    source : str
+        Where the payload came from (an MQTT topic, ``http:<client>``), kept with refusals.
+    topic_sensor : str, optional
+        Sensor id for records without a name (the last level of the MQTT topic).
+    now : float, optional
+        Seconds since the epoch: relative SenML times count from it, and the future limit.
+    received_at : datetime, optional
+        When the payload arrived (aware UTC); default now.
+    max_bytes : int
+    future_tolerance : timedelta-like
+    store : Store, optional
+        Lets the registry re-read itself when it meets an unknown sensor.
+    into : Validated, optional
+        Accumulate into this (an MQTT batch) instead of a new one.
+
+    Returns
+    -------
+    Validated
+    """
+    out = into if into is not None else Validated()
+    wall = _time.time()
+    now = wall if now is None else float(now)
+    received_at = received_at or dt.datetime.fromtimestamp(wall, dt.timezone.utc)
+    limit_us = int(round((now + pd.Timedelta(future_tolerance).total_seconds()) * 1e6))
+    size = len(payload)
+    if size > max_bytes:
+        head = bytes(payload[:_RAW_LIMIT]) if not isinstance(payload, str) else payload[:_RAW_LIMIT].encode()
+        out.reject(
+            received_at, source, topic_sensor, "too_large",
+            f"payload of {size} bytes exceeds the limit of {max_bytes} bytes",
+            head.decode("utf-8", "replace") + f"… ({size} bytes in all)",
+        )
+        return out
+    try:
+        records = parse(payload, now=now)
+    except SenMLError as exc:
+        raw = payload.decode("utf-8", "replace") if isinstance(payload, (bytes, bytearray)) else str(payload)
+        out.reject(received_at, source, topic_sensor, exc.code, str(exc), raw)
+        return out
+    for rec in records:
+        if not isinstance(rec, Record):
+            out.reject(received_at, source, rec.name or topic_sensor, rec.code, rec.reason, rec.raw, rec.index)
+            continue
+        sensor_id = rec.name or topic_sensor
+        if not sensor_id:
+            out.reject(received_at, source, None, "no_sensor", "no name (n/bn) and no sensor id in the topic", rec.raw, rec.index)
+            continue
+        found = registry.get(sensor_id, store)
+        if found is None:
+            out.reject(received_at, source, sensor_id, "unknown_sensor", f"sensor {sensor_id!r} is not registered", rec.raw, rec.index)
+            continue
+        kind, registry_unit = found
+        factor = registry.factor(rec.unit, kind, registry_unit)
+        if isinstance(factor, str):
+            out.reject(received_at, source, sensor_id, "wrong_unit", factor, rec.raw, rec.index)
+            continue
+        value = rec.value * factor
+        if not math.isfinite(value):
+            out.reject(received_at, source, sensor_id, "not_finite", f"value is not a finite number ({value!r})", rec.raw, rec.index)
+            continue
+        lo, hi = PLAUSIBLE_RANGE.get(kind, (-math.inf, math.inf))
+        if not lo <= value <= hi:
+            out.reject(
+                received_at, source, sensor_id, "implausible",
+                f"implausible {kind}: {value:g} outside {lo:g} … {hi:g} (internal units)", rec.raw, rec.index,
+            )
+            continue
+        t_us = int(round(rec.time * 1e6))
+        if t_us < 0:
+            out.reject(received_at, source, sensor_id, "bad_time", "time before 1970", rec.raw, rec.index)
+            continue
+        if t_us > limit_us:
+            out.reject(
+                received_at, source, sensor_id, "future_time",
+                f"time {dt.datetime.fromtimestamp(rec.time, dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC is in the future "
+                f"(beyond now + {pd.Timedelta(future_tolerance)})", rec.raw, rec.index,
+            )
+            continue
+        out.sensor_ids.append(sensor_id)
+        out.times_us.append(t_us)
+        out.values.append(value)
+        out.raws.append(rec.raw)
+        out.sources.append(source)
+    return out
+
+
+def write_validated(store, batch: Validated, received_at: dt.datetime | None = None) -> IngestResult:
+    """Write a validated batch: readings and quarantine rows in one transaction.
+
+    Repeats of a (sensor, time) within the batch are kept once (same value: a duplicate;
+    different value: the first kept, the others quarantined as ``conflict``), and so are
+    readings the store already holds (:meth:`Store.add_readings` is idempotent).
+
+    Raises
+    ------
+    Exception
+        Whatever the store raises (a lost connection…): nothing is then written, and the
+        caller may retry the same batch.
+    """
+    received_at = received_at or dt.datetime.now(dt.timezone.utc)
+    result = IngestResult()
+    quarantine = list(batch.quarantine)
+    details = list(batch.details)
+    n = len(batch.values)
+    readings = None
+    if n:
+        ids = pd.Categorical(batch.sensor_ids)
+        times = np.asarray(batch.times_us, dtype=np.int64)
+        values = np.asarray(batch.values, dtype=np.float64)
+        frame = pd.DataFrame({"k": ids.codes, "t": times})
+        repeat = frame.duplicated().to_numpy()
+        if repeat.any():
+            first = frame.drop_duplicates().assign(v=values[~repeat])
+            merged = frame[repeat].assign(i=np.flatnonzero(repeat)).merge(first, on=["k", "t"])
+            differ = merged["i"].to_numpy()[values[merged["i"].to_numpy()] != merged["v"].to_numpy()]
+            for i in differ:
+                reason = "a different value for this sensor and time came earlier in the same batch"
+                quarantine.append((received_at, _clean(batch.sources[i]), batch.sensor_ids[i], "conflict", reason,
+                                   _clean(json.dumps(batch.raws[i], default=str))))
+                if len(details) < _DETAILS_LIMIT:
+                    details.append({"index": None, "sensor_id": batch.sensor_ids[i], "code": "conflict", "reason": reason})
+            result.duplicates += int(repeat.sum()) - len(differ)
+        keep = ~repeat
+        readings = pd.DataFrame(
+            {
+                "sensor_id": pd.Categorical.from_codes(ids.codes[keep], categories=ids.categories),
+                "time": pd.Series(times[keep].view("M8[us]")).dt.tz_localize("UTC").array,
+                "value": values[keep],
+            }
+        )
+    with store.transaction():
+        if readings is not None:
+            written = store.add_readings(readings)
+            result.accepted = written.added
+            result.duplicates += written.unchanged
+            if len(written.conflicts):  # rare: find each conflict's record and source
+                where = {(s, t): i for i, (s, t) in enumerate(zip(batch.sensor_ids, batch.times_us))}
+            for row in written.conflicts.itertuples(index=False):
+                reason = f"a different value ({row.stored_value!r}) is already stored for this sensor and time"
+                i = where.get((row.sensor_id, int(pd.Timestamp(row.time).value // 1000)))
+                raw = json.dumps(batch.raws[i] if i is not None else {"n": row.sensor_id, "v": row.value}, default=str)
+                src = batch.sources[i] if i is not None else None
+                quarantine.append((received_at, _clean(src), row.sensor_id, "conflict", reason, _clean(raw)))
+                if len(details) < _DETAILS_LIMIT:
+                    details.append({"index": None, "sensor_id": row.sensor_id, "code": "conflict", "reason": reason})
+        if quarantine:
+            store.add_quarantine(pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS)))
+    result.rejected = len(quarantine)
+    result.reasons = dict(Counter(row[3] for row in quarantine))
+    result.rejections = details
+    return result
+
+
+def ingest_payload(
+    store,
+    payload: bytes | str,
+    *,
+    source: str,
+    topic_sensor: str | None = None,
+    now: float | None = None,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+    registry: SensorRegistry | None = None,
+) -> IngestResult:
+    """Validate one payload and store it: accepted readings, and refusals in quarantine.
+
+    This is what ``POST /api/v1/readings`` calls; its signature is kept stable.
+
+    Parameters
+    ----------
+    store : Store
+    payload : bytes or str
+        A SenML JSON pack (RFC 8428), a single record, or a plain ``{"t": …, "v": …}``.
+    source : str
+        Where it came from (e.g. ``"http:<token name>"``), kept with refusals.
+    topic_sensor : str, optional
+        Sensor id for records without a name.
+    now : float, optional
+        Seconds since the epoch (default: the clock): relative times, the future limit.
+    max_bytes : int
+        Larger payloads are refused whole (``too_large``).
+    registry : SensorRegistry, optional
+        A registry kept between calls (default: read from the store on each call).
+
+    Returns
+    -------
+    IngestResult
+        Counts of accepted, duplicate and rejected readings with the reasons.
+
+    Raises
+    ------
+    Exception
+        Only what the store raises when it cannot write (a lost database connection): bad
+        input never raises.
+    """
+    registry = registry or SensorRegistry(store)
+    received_at = dt.datetime.now(dt.timezone.utc)
+    batch = validate_payload(
+        payload, registry=registry, source=source, topic_sensor=topic_sensor, now=now,
+        received_at=received_at, max_bytes=max_bytes, store=store,
+    )
+    return write_validated(store, batch, received_at)
