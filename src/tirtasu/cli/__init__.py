@@ -10,6 +10,7 @@ import typer
 
 from tirtasu import __version__
 from tirtasu.cli import demo, leaks, network, nrw, simulate, telemetry
+from tirtasu.cli import ingest
 
 app = typer.Typer(
     name="tirtasu",
@@ -26,6 +27,7 @@ app.add_typer(network.app, name="network")
 app.add_typer(telemetry.app, name="telemetry")
 app.add_typer(nrw.app, name="nrw")
 app.add_typer(leaks.app, name="leaks")
+app.add_typer(ingest.app, name="ingest")
 app.command("simulate")(simulate.simulate)
 app.command("demo")(demo.demo)
 
