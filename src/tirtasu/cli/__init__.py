@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from tirtasu import __version__
-from tirtasu.cli import demo, leaks, network, nrw, simulate, telemetry
+from tirtasu.cli import demo, leaks, network, nrw, serve, simulate, telemetry, token
 from tirtasu.cli import ingest
 
 app = typer.Typer(
@@ -30,6 +30,8 @@ app.add_typer(leaks.app, name="leaks")
 app.add_typer(ingest.app, name="ingest")
 app.command("simulate")(simulate.simulate)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.add_typer(token.app, name="token")
 
 
 def _version(value: bool):

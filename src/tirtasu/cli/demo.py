@@ -18,6 +18,8 @@ def demo(
     rebuild: bool = typer.Option(False, "--rebuild", help="Build the pilot again even if the store already holds it (deletes the DuckDB file first)."),
     days: float = typer.Option(61.0, help="Days of telemetry to simulate, from 2025-09-01."),
     seed: int = typer.Option(2025, help="Random seed of the pilot's leaks, faults, noise and customers."),
+    serve: bool = typer.Option(False, "--serve", help="Then serve the pilot's data behind the API (tirtasu serve) until Ctrl-C."),
+    port: int = typer.Option(8000, "--port", help="With --serve: the API's port (on 127.0.0.1)."),
 ):
     """Build the pilot utility (L-Town, 3 DMAs, 2 months of 5-min telemetry with leaks, customers
     and monthly billing) into the store, then summarise what is there and where.
@@ -53,6 +55,10 @@ def demo(
                 build_pilot(st, workdir, config, progress=progress)
         _summary(st, url)
         _water_balance(st, url)
+    if serve:  # after the store is closed: the server opens it itself
+        from tirtasu.cli.serve import run_server
+
+        run_server(url, port=port)
 
 
 def _summary(st, url: str) -> None:

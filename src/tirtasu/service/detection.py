@@ -1,0 +1,192 @@
+"""Scheduled leak detection on the store's latest data, raising alarms.
+
+Every ``every`` seconds the scheduler reads the last ``days`` days of pressure, flow, level and
+smart-meter readings and the stored network model, runs :func:`tirtasu.leaks.detect_leaks` (the
+first part of that window is taken as the leak-free training period) and stores each leak not
+already alarmed as a new ``open`` alarm, published to MQTT / the webhook. The store is locked
+only while reading and writing, never during the (long) detection itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pandas as pd
+
+__all__ = ["DetectionScheduler", "leak_inputs_from_store", "alarms_from_detections"]
+
+log = logging.getLogger("tirtasu.service")
+
+
+def leak_inputs_from_store(store, start, end):
+    """(LeakInputs, model) from the store's readings in [start, end) and its first model.
+
+    Raises
+    ------
+    ValueError
+        No model, no readings, or sensors without a node/link id.
+    """
+    from tirtasu.leaks.data import LeakInputs
+    from tirtasu.network import load_model_text
+
+    registry = store.sensors()
+    frames = {}
+    for kind in ("pressure", "flow", "level", "demand"):
+        reg = registry[registry["kind"] == kind]
+        if reg.empty:
+            frames[kind] = pd.DataFrame()
+            continue
+        where = "link_id" if kind == "flow" else "node_id"
+        reg = reg[reg[where].notna()]  # detection needs to know where a sensor sits
+        wide = store.readings(sensor_ids=list(reg["sensor_id"]), start=start, end=end, wide=True)
+        wide = wide.rename(columns=dict(zip(reg["sensor_id"], reg[where])))
+        wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index, utc=True))
+        frames[kind] = wide
+    if all(f.empty for f in frames.values()):
+        raise ValueError(f"no readings between {start} and {end}")
+    models = store.models()
+    if not models:
+        raise ValueError("the store holds no network model")
+    wn = load_model_text(store.model_text(models[0]), name=models[0])
+    return LeakInputs(**frames), wn
+
+
+def _time(value):
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+        return None
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, node_dma: dict, link_nodes: dict) -> list[dict]:
+    """New alarms for the detections that no existing alarm covers.
+
+    A detection is already covered when an alarm that is not repaired names its pipe (as the
+    best pipe or a candidate), or any alarm was raised for that pipe at that time: re-running
+    detection on a sliding window finds the same leak again and must not raise it twice.
+    """
+    covered = set()
+    raised = set()
+    for a in existing.itertuples():
+        if a.status != "repaired":
+            covered.update([a.link_id, *a.candidates])
+        raised.add((a.link_id, a.detected_at))
+    out = []
+    for d in detections.itertuples():
+        link = d.link_id or None
+        detected = _time(d.start_time)
+        if link is None or link in covered or (link, detected) in raised:
+            continue
+        candidates = [link] + [c for c in str(d.candidates or "").split(";") if c and c != link]
+        node = d.node_id if isinstance(d.node_id, str) and d.node_id else None
+        dma = node_dma.get(node) if node else None
+        if dma is None:
+            dma = next((node_dma[n] for n in link_nodes.get(link, ()) if n in node_dma), None)
+        out.append(
+            {
+                "link_id": link,
+                "candidates": candidates,
+                "start_time": _time(d.estimated_start) or detected,
+                "detected_at": detected,
+                "flow_m3h": float(d.leak_flow_m3h),
+                "dma": dma,
+                "history": [
+                    {
+                        "at": pd.Timestamp.now(tz="UTC").isoformat(),
+                        "by": "detector",
+                        "action": "raised",
+                        "note": f"leak of {float(d.leak_flow_m3h):.2f} m³/h near {link}",
+                    }
+                ],
+            }
+        )
+        covered.update(candidates)
+    return out
+
+
+class DetectionScheduler:
+    """Runs leak detection every ``every`` seconds in a background thread.
+
+    Parameters
+    ----------
+    state : tirtasu.service.app.ServiceState
+        The app's store, its lock and publisher.
+    every : float
+        Seconds between runs (the first run starts ``every`` seconds after :meth:`start`).
+    days : float
+        Length of the window of data read at each run [days], ending at the latest reading.
+    """
+
+    def __init__(self, state, every: float, days: float = 28.0):
+        self.state, self.every, self.days = state, float(every), float(days)
+        self.last_run: pd.Timestamp | None = None
+        self.last_error: str | None = None
+        self.last_new: list[int] = []
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="tirtasu-detection", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.run_once()
+
+    def _window_end(self, store) -> pd.Timestamp | None:
+        """The latest reading's time: now for a live store, else the end of its history."""
+        now = pd.Timestamp.now(tz="UTC")
+        flows = store.sensors(kind="flow")
+        if len(flows):
+            recent = store.readings(sensor_ids=list(flows["sensor_id"]), start=now - pd.Timedelta(hours=6), end=now)
+            if len(recent):
+                return now
+        summary = store.readings_summary()
+        last = summary["last"].dropna()
+        return None if last.empty else pd.Timestamp(last.max()) + pd.Timedelta(seconds=1)
+
+    def run_once(self) -> list[int]:
+        """One detection run; returns the ids of the alarms raised (errors are kept, not raised)."""
+        from tirtasu.leaks import DetectConfig, detect_leaks
+
+        t0 = time.perf_counter()
+        state = self.state
+        try:
+            with state.lock:
+                end = self._window_end(state.store)
+                if end is None:
+                    raise ValueError("no readings in the store")
+                start = end - pd.Timedelta(days=self.days)
+                inputs, wn = leak_inputs_from_store(state.store, start, end)
+            report = detect_leaks(wn, inputs, config=DetectConfig())
+            link_nodes = {name: (link.start_node_name, link.end_node_name) for name, link in wn.links()}
+            new_ids = []
+            with state.lock:
+                node_dma = dict(zip(*[state.store.dma_nodes()[c] for c in ("node_id", "dma")]))
+                for alarm in alarms_from_detections(report.detections, state.store.alarms(), node_dma, link_nodes):
+                    alarm_id = state.store.put_alarm(alarm)
+                    new_ids.append(alarm_id)
+            for alarm_id in new_ids:
+                with state.lock:
+                    stored = state.store.alarms(alarm_id=alarm_id)
+                if len(stored):
+                    from tirtasu.service.app import alarm_json
+
+                    state.publisher.publish("alarm.raised", alarm_json(stored.iloc[0]))
+            self.last_error = None
+            self.last_new = new_ids
+            log.info("leak detection: %d new alarm(s) in %.1f s", len(new_ids), time.perf_counter() - t0)
+            return new_ids
+        except Exception as exc:  # noqa: BLE001 - a failed run is reported in /health, the next one tries again
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("leak detection failed: %s", self.last_error)
+            return []
+        finally:
+            self.runs += 1
+            self.last_run = pd.Timestamp.now(tz="UTC")
