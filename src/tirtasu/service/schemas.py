@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from tirtasu.units import KINDS
 
@@ -31,7 +31,14 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
-UTCTime = Annotated[dt.datetime, AfterValidator(_utc)]
+def _iso_only(value):
+    """Refuse bare numbers: "-1" or "1700000000" would be read as Unix times (seconds? ms?)."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()):
+        raise ValueError("give an ISO 8601 time such as 2025-09-01T00:00:00Z, not a number")
+    return value
+
+
+UTCTime = Annotated[dt.datetime, BeforeValidator(_iso_only), AfterValidator(_utc)]
 
 
 class _Query(BaseModel):
