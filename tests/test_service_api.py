@@ -5,19 +5,19 @@ Runs on both store backends (the ``store`` fixture) with FastAPI's TestClient.
 
 from __future__ import annotations
 
-import warnings
 from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 import pytest
 
-warnings.filterwarnings("ignore", message=".*httpx2.*")  # starlette's note on its test client
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from tirtasu.service import create_app  # noqa: E402
-from tirtasu.service.auth import create_token, hash_token  # noqa: E402
+from tirtasu.service import create_app
+from tirtasu.service.auth import create_token, hash_token
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*httpx2.*")  # starlette's note on its test client
 
 T0 = pd.Timestamp("2025-09-01", tz="UTC")
 N = 288  # one day of 5-minute readings per sensor
