@@ -35,7 +35,7 @@ START = pd.Timestamp("2025-01-01")
 NETWORKS = {
     "L-Town": "L-TOWN.inp",
     "ky2": "asce-tf-wdst/ky2.inp",  # Kentucky KY2, GPM
-    "Richmond": "exeter-benchmarks/Richmond_standard.inp",  # Richmond (Exeter), LPS
+    "ky4": "asce-tf-wdst/ky4.inp",  # Kentucky KY4, GPM
 }
 
 
@@ -87,12 +87,12 @@ CASES = [
     # held out: other seeds, another network
     BenchCase("L-Town", 111, "held-out", quick=True),
     BenchCase("L-Town", 112, "held-out", quick=True),
-    BenchCase("Richmond", 121, "held-out", quick=True),
+    BenchCase("ky4", 121, "held-out", quick=True),
     BenchCase("L-Town", 113, "held-out", leaks=8),
     BenchCase("L-Town", 114, "held-out", layout="sparse"),
     BenchCase("L-Town", 115, "held-out", noise=2.0),
-    BenchCase("Richmond", 122, "held-out"),
-    BenchCase("Richmond", 123, "held-out", layout="sparse"),
+    BenchCase("ky4", 122, "held-out"),
+    BenchCase("ky4", 123, "held-out", layout="sparse"),
 ]
 
 
@@ -322,7 +322,7 @@ def render(rows: list[dict], parts: dict, speed: dict | None, full: bool) -> str
         "(60 % incipient), 5 % model error on roughness and base demands, correlated demand noise, sensor noise; "
         "scored with BattLeDIM's rules (`tirtasu.leaks.scoring`: a detection finds a leak running at its time within "
         "300 m along the network; € = 0.80 €/m³ of water saved from detection to repair − crew cost; −500 € per false positive). "
-        "The held-out part (other seeds and the Richmond network, in LPS) was never used to choose the method's settings.",
+        "The held-out part (other seeds and the KY4 network) was never used to choose the method's settings.",
         "",
         "| part | scenario | units | pressure sensors | leaks | found ≤ 300 m | false pos. | repeats | € score / perfect | median delay [h] | abrupt delays [h] | median distance [m] | detect [s] |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",

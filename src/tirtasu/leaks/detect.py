@@ -77,6 +77,25 @@ class DetectConfig:
     balance_strong_z : float
         A rise of the demand balance this large over a day or more raises an alarm whatever the
         pressures say (the leak is then placed as well as they allow).
+    known_change : float
+        How much a known leak may change within a test window, as a fraction of its flow when
+        it was found (standard deviation of the prior on its change): growth is expected, but a
+        jump much larger than the leak was is a new leak. A repaired leak may change by all of it.
+    known_floor_m3h : float [m³/h]
+        Added to that allowance.
+    localize_with_balance : bool
+        Let the demand balance (the leak's size) weigh in the localization (False: only the
+        pattern of the pressure changes places the leak).
+    balance_each_meter : bool
+        Regress the demand balance on each smart meter (True) or on their total.
+    p_min : float
+        An alarm whose best pipe has less than this posterior probability of being within
+        ``radius_m`` of the leak waits for more evidence …
+    max_wait_h : int [h]
+        … at most this long, then is raised with the best pipe then.
+    stable_h : int [h]
+        An alarm whose best pipe stays within ``radius_m`` of itself this many hours in a row is
+        raised whatever its probability (in networks of long pipes no pipe gets a high one).
     persist_h : int [h]
         The evidence must hold this many consecutive hours before an alarm (transients of
         pumps, valves and repairs do not last).
@@ -107,6 +126,13 @@ class DetectConfig:
     balance_z: float = 2.0
     balance_strong_z: float = 6.0
     persist_h: int = 3
+    p_min: float = 0.4
+    localize_with_balance: bool = True
+    balance_each_meter: bool = False
+    max_wait_h: int = 24
+    stable_h: int = 6
+    known_change: float = 0.5
+    known_floor_m3h: float = 0.5
     model_error: float = 0.15
     shrinkage: float = 0.3
     repair_fraction: float = 0.35
@@ -133,6 +159,7 @@ class _Known:
     post: np.ndarray | None = None
     flow: float = 0.0
     peak: float = 0.0
+    q0: float = 0.0  # flow when found
     low_hours: int = 0
     closed: int | None = None
     row: int | None = None
@@ -168,6 +195,7 @@ class LeakReport:
     hourly: pd.DataFrame
     timings: dict
     train_until: pd.Timestamp | None = None
+    sensitivities: list = field(default_factory=list, repr=False)
 
     def write_csv(self, path) -> None:
         self.detections.to_csv(path, index=False)
@@ -253,6 +281,52 @@ class _Noise:
         return self._cache[key]
 
 
+def _pump_on_share(data: LeakInputs, train: np.ndarray, wn, hour: float) -> dict[str, float]:
+    """Share of the training readings within an hour of ``hour`` with each metered pump running."""
+    out = {}
+    idx = data.index[train]
+    hod = idx.hour + idx.minute / 60.0
+    near = np.abs(((hod - hour + 12) % 24) - 12) <= 1.0
+    for pump in wn.pump_name_list:
+        if pump not in data.flow.columns:
+            continue
+        q = data.flow[pump].to_numpy()[train]
+        ok = np.isfinite(q)
+        if ok.sum() < 10:
+            continue
+        top = np.nanpercentile(q[ok], 95)
+        if top <= 0:
+            continue
+        on = q > 0.05 * top
+        sel = near & ok
+        out[pump] = float(on[sel].mean()) if sel.any() else float(on[ok].mean())
+    return out
+
+
+def _hour_sensitivity(wn, rm, data, train, candidates, hour, levels) -> Sensitivity:
+    """Signatures at ``hour``, averaged over the metered pumps' states as often as they occur then."""
+    share = _pump_on_share(data, train, wn, hour)
+    pumps = sorted(share, key=lambda p: -abs(share[p] - 0.5))[:3]  # the most undecided count most
+    combos = [({}, 1.0)]
+    for p in pumps:
+        nxt = []
+        for status, w in combos:
+            for on, wp in ((True, share[p]), (False, 1.0 - share[p])):
+                if wp > 0.02:
+                    nxt.append(({**status, p: on}, w * wp))
+        combos = nxt
+    total = sum(w for _, w in combos)
+    parts = [
+        (sensitivities(wn, rm.pressure_sensors, rm.flow_sensors, candidates, hours=(hour,), tank_levels=levels,
+                       tanks=rm.level_sensors, link_status=status), w / total)
+        for status, w in combos
+    ]
+    first = parts[0][0]
+    for name in ("dp", "dq", "dtank", "base_pressure", "base_flow"):
+        setattr(first, name, sum(w * getattr(sp, name) for sp, w in parts))
+    return first
+
+
 def detect_leaks(
     wn: wntr.network.WaterNetworkModel,
     inputs: LeakInputs,
@@ -275,8 +349,9 @@ def detect_leaks(
     config : DetectConfig, optional
     progress : callable, optional
         Called with (stage description, fraction done).
-    sensitivity : Sensitivity, optional
-        Precomputed signatures (for repeated runs on the same layout).
+    sensitivity : Sensitivity or list of Sensitivity, optional
+        Precomputed signatures, one per ``config.sens_hours`` (``report.sensitivities`` of an
+        earlier run on the same data), to save their computation in repeated runs.
 
     Returns
     -------
@@ -323,7 +398,7 @@ def detect_leaks(
     # -- leak-free model ------------------------------------------------------------------
     t1 = time.perf_counter()
     say("learning the leak-free network", 0.0)
-    rm = ResidualModel().fit(data, train, wn)
+    rm = ResidualModel(balance_each_meter=cfg.balance_each_meter).fit(data, train, wn)
     notes += rm.notes
     Z = rm.hourly_residuals(data)
     hours = Z.index
@@ -351,18 +426,40 @@ def detect_leaks(
         say("computing hydraulic signatures", 0.0)
         levels = {t: float(np.nanmean(data.level[t][train])) for t in rm.level_sensors}
         sens_list = [
-            sensitivities(wn, rm.pressure_sensors, rm.flow_sensors, candidates, hours=(h,), tank_levels=levels)
-            for h in cfg.sens_hours
+            _hour_sensitivity(wn, rm, data, train, candidates, h, levels) for h in cfg.sens_hours
         ]
     else:
-        sens_list = [sensitivity] * len(cfg.sens_hours)
+        sens_list = list(sensitivity) if isinstance(sensitivity, (list, tuple)) else [sensitivity] * len(cfg.sens_hours)
+        if [s.pressure_sensors for s in sens_list] != [rm.pressure_sensors] * len(sens_list) or any(
+            s.flow_sensors != rm.flow_sensors or s.tanks != rm.level_sensors for s in sens_list
+        ):
+            raise ValueError("the precomputed signatures are for other sensors than the usable ones")
     n_s = len(sens_list)
     bases = np.zeros((n_s, len(candidates), c))  # signature of a unit leak per snapshot
     for k, s in enumerate(sens_list):
         J = rm.flow_jacobian(cfg.sens_hours[k])
-        bases[k, :, :n_p] = s.dp - s.dq @ J.T
+        bases[k, :, :n_p] = s.dp - np.hstack([s.dq, s.dtank]) @ (J @ rm.flow_map).T
         if has_bal:
             bases[k, :, n_p] = 1.0
+    # candidates are pipes: a leak in the middle of a pipe moves the residuals about halfway
+    # between a leak at either end (a reservoir or tank end does not move at all)
+    node_pos = {n: i for i, n in enumerate(candidates)}
+    pipes, rows_m, cols_m = [], [], []
+    for name, link in wn.pipes():
+        ends = [node_pos.get(link.start_node_name), node_pos.get(link.end_node_name)]
+        if all(e is None for e in ends):
+            continue
+        for e in ends:
+            if e is not None:
+                rows_m.append(len(pipes))
+                cols_m.append(e)
+        pipes.append(name)
+    M = np.zeros((len(pipes), len(candidates)))
+    M[rows_m, cols_m] = 0.5
+    bases = np.einsum("pn,knc->kpc", M, bases)
+    if has_bal:
+        bases[:, :, n_p] = 1.0
+    candidates = pipes
     hour_w = _snapshot_weights(cfg.sens_hours)
     timings["signatures"] = time.perf_counter() - t1
 
@@ -373,7 +470,7 @@ def detect_leaks(
         v[j] = 1.0
         fault_dirs.append(v)
         fault_names.append(("pressure", rm.pressure_sensors[j]))
-    Jm = np.mean([rm.flow_jacobian(h) for h in cfg.sens_hours], axis=0) if rm.flow_sensors else np.zeros((n_p, 0))
+    Jm = np.mean([rm.flow_jacobian(h) @ rm.flow_map for h in cfg.sens_hours], axis=0) if rm.flow_sensors else np.zeros((n_p, 0))
     for k, lk in enumerate(rm.flow_sensors):
         v = np.zeros(c)
         v[:n_p] = -Jm[:, k]
@@ -421,16 +518,7 @@ def detect_leaks(
         return mean, ok, w
 
     dist = NetworkDistances(wn) if localize else None
-    cand_index = {n: i for i, n in enumerate(candidates)}
-    pipe_len_prior = np.ones(len(candidates))
-    if localize:
-        # each node stands for half the pipe length around it
-        lengths = np.zeros(len(dist.nodes))
-        for (a, b), L in zip(dist.pipe_ends, dist.pipe_len):
-            lengths[a] += L / 2
-            lengths[b] += L / 2
-        pipe_len_prior = np.array([max(lengths[dist.index[n]], 1.0) for n in candidates])
-        pipe_len_prior /= pipe_len_prior.mean()
+    pipe_len_prior = None  # any pipe may leak
 
     known: list[_Known] = []
     masked = np.zeros(c, dtype=bool)  # channels dropped for a fault
@@ -448,6 +536,7 @@ def detect_leaks(
     t1 = time.perf_counter()
     say("detecting", 0.0)
     streak = 0  # consecutive hours with a leak's evidence over the threshold
+    pending: list[str] = []  # best pipe of each hour of an alarm waiting to be sure where
     for h in range(first, n_hours + 1):
         if (h - first) % 24 == 0:
             say("detecting", (h - first) / max(1, n_hours - first))
@@ -501,35 +590,56 @@ def detect_leaks(
             delta = Wm @ (mW - mR)[m]
             wmix = (wW * L + wR * R) / (L + R)
             G = np.tensordot(wmix, bases, axes=(0, 0))[:, m] @ Wm.T  # (n, cm)
-            dirs = [Wm @ (wmix @ k.basis)[m] for k in kn]
-            if dirs:
-                Q, _ = np.linalg.qr(np.column_stack(dirs))
-                delta = delta - Q @ (Q.T @ delta)
-                G = G - (G @ Q) @ Q.T
-            gd = G @ delta
-            gg = np.einsum("ij,ij->i", G, G)
+            F = fault_dirs[:, m] @ Wm.T
+            raw = (mW - mR)[m]
+            # known sensor faults: whatever they do is explained (projected out)
+            kf = [k for k in kn if k.kind == "fault"]
+            if kf:
+                Qf, _ = np.linalg.qr(np.column_stack([Wm @ (wmix @ k.basis)[m] for k in kf]))
+                delta = delta - Qf @ (Qf.T @ delta)
+                G = G - (G @ Qf) @ Qf.T
+                F = F - (F @ Qf) @ Qf.T
+            # known leaks may grow or be repaired: a change along their signature of about
+            # ±known_change of their size is expected (a Gaussian prior on their change), so a
+            # new leak that looks like a known one needs more evidence, but is not explained away
+            kl = [k for k in kn if k.kind == "leak"]
+            Ak = None
+            if kl:
+                K = np.column_stack([Wm @ (wmix @ k.basis)[m] for k in kl])
+                if kf:
+                    K = K - Qf @ (Qf.T @ K)
+                sk = np.array([
+                    (cfg.known_change * k.q0 if k.closed is None else max(k.peak, k.flow)) + cfg.known_floor_m3h
+                    for k in kl
+                ])
+                Minv = np.linalg.inv(np.diag(1.0 / sk**2) + K.T @ K)
+                delta_a = delta - K @ (Minv @ (K.T @ delta))  # A⁻¹Δ, A = I + K S Kᵀ
+                GA = G - ((G @ K) @ Minv) @ K.T
+                FA = F - ((F @ K) @ Minv) @ K.T
+                gd = GA @ delta
+                gg = np.einsum("ij,ij->i", GA, G)
+                fd = FA @ delta
+                ff = np.einsum("ij,ij->i", FA, F)
+                coef = sk**2 * (K.T @ delta_a)  # expected change of each known leak [m³/h]
+                Ak = (K, sk)
+                raw = raw - np.column_stack([(wmix @ k.basis)[m] for k in kl]) @ coef
+            else:
+                gd = G @ delta
+                gg = np.einsum("ij,ij->i", G, G)
+                fd = F @ delta
+                ff = np.einsum("ij,ij->i", F, F)
             with np.errstate(invalid="ignore", divide="ignore"):
                 T = np.where(gd > 0, gd * gd / np.maximum(gg, 1e-12), 0.0)
             i_best = int(np.argmax(T))
             T_leak = float(T[i_best])
-            # single-sensor faults
-            F = fault_dirs[:, m] @ Wm.T
-            if dirs:
-                F = F - (F @ Q) @ Q.T
-            fd = F @ delta
-            ff = np.einsum("ij,ij->i", F, F)
             Tf = np.where(ff > 1e-12, fd * fd / np.maximum(ff, 1e-12), 0.0)
             j_best = int(np.argmax(Tf)) if len(Tf) else -1
             T_fault = float(Tf[j_best]) if len(Tf) else 0.0
             bal_z = np.inf
+            q_bal = None
             if has_bal and m[n_p]:
-                raw = (mW - mR)[m]
-                if dirs:
-                    # what the known leaks' growth (or repair) and known faults do not explain
-                    K = np.column_stack([(wmix @ k.basis)[m] for k in kn])
-                    coef, *_ = np.linalg.lstsq(Wm @ K, Wm @ raw, rcond=None)
-                    raw = raw - K @ coef
                 j_bal = int(np.flatnonzero(m).tolist().index(n_p))
+                q_bal = float(raw[j_bal])
                 bal_z = float(raw[j_bal] / np.sqrt(noise.sd[L][n_p] ** 2 + noise.sd[R][n_p] ** 2))
             # the demand balance must not contradict a leak of the size the pressures suggest
             bal_needed = cfg.balance_z
@@ -545,7 +655,7 @@ def detect_leaks(
             score = T_leak + (1e6 if leak_ok else 0.0) + (5e5 if fault_ok else 0.0)
             if best is None or score > best["score"]:
                 best = dict(score=score, L=L, R=R, a=a, m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best,
-                            T_leak=T_leak, T_fault=T_fault, j=j_best, bal_z=bal_z, wmix=wmix, dirs=len(dirs),
+                            T_leak=T_leak, T_fault=T_fault, j=j_best, bal_z=bal_z, wmix=wmix, Ak=Ak, q_bal=q_bal,
                             leak_ok=leak_ok, fault_ok=fault_ok)
         if best is None:
             continue
@@ -569,17 +679,37 @@ def detect_leaks(
 
         if not best["leak_ok"]:
             streak = 0
+            pending = []
             continue
         streak += 1
         if streak < cfg.persist_h:
             continue
-        streak = 0
 
         # ---- a new leak: localize it ----------------------------------------------------------
         G, delta, m = best["G"], best["delta"], best["m"]
+        if best["Ak"] is not None:  # whiten with the known leaks' allowed change: A^(-1/2)
+            K, sk = best["Ak"]
+            vals, vecs = np.linalg.eigh(np.eye(len(delta)) + (K * sk**2) @ K.T)
+            Ais = (vecs / np.sqrt(vals)) @ vecs.T
+            delta, G = Ais @ delta, G @ Ais
+        q_bal = None
+        if has_bal and m[n_p] and not cfg.localize_with_balance:
+            # the demand balance says how much, not where: localize on the pattern of the
+            # pressures alone (a free flow per candidate), so that an error in the size of the
+            # hydraulic signatures (model error) does not move the leak
+            jb = int(np.flatnonzero(m).tolist().index(n_p))
+            e = np.zeros(len(delta))
+            e[jb] = 1.0
+            v = best["Wm"] @ e
+            if best["Ak"] is not None:
+                v = Ais @ v
+            v /= max(np.linalg.norm(v), 1e-12)
+            delta = delta - v * (v @ delta)
+            G = G - np.outer(G @ v, v)
+            q_bal = best["q_bal"]
         post, qs, chi2 = node_posterior(delta, G, cfg.model_error, prior=pipe_len_prior)
         i_map = int(np.argmax(post))
-        q_hat = float(qs[i_map])  # flow at the most likely node [m³/h]
+        q_hat = float(qs[i_map]) if q_bal is None else max(float(q_bal), 0.0)  # [m³/h]
         if DEBUG:
             print("alarm", hours[h], "L", best["L"], "q_map", qs[i_map], "q_best", qs[best["i"]], "q_mean", q_hat, "bal_z", best["bal_z"], "T", best["T_leak"])
         if not localize:
@@ -606,16 +736,22 @@ def detect_leaks(
         wsum = post[top].sum()
         for i in top:
             basis += post[i] / wsum * bases[:, i, :]
-        node = candidates[i_map]
+        link_map = candidates[i_map]
+        pl = wn.get_link(link_map)
+        node = pl.start_node_name if pl.start_node_name in wn.junction_name_list else pl.end_node_name
 
         # one alarm per leak: near a leak found in the last days → refine that one
         merged = False
-        if localize:
-            d_nodes = dist.from_node(node)
+        if not localize:
+            # without a place, a second alarm while a recent leak is open is that leak
+            merged = any(
+                k.kind == "leak" and k.closed is None and h - k.since <= cfg.merge_days * 24 for k in known
+            )
+        else:
             for k in known:
                 if k.kind != "leak" or k.closed is not None or h - k.since > cfg.merge_days * 24:
                     continue
-                if d_nodes[dist.index[k.node]] <= cfg.merge_m:
+                if dist.pipe_to_pipe(k.node, link_map) <= cfg.merge_m:
                     # combined posterior: the change seen now includes what the old one missed
                     k.basis = 0.5 * (k.basis + basis)
                     merged = True
@@ -626,8 +762,19 @@ def detect_leaks(
         if localize:
             ranking = rank_pipes(post, candidates, dist, radius_m=cfg.radius_m)
             link, alts, p300 = ranking.pipes[0], ranking.pipes[1:], ranking.probability[0]
+            # not sure where yet: wait for more evidence (a crew sent to the wrong street costs
+            # as much as a false alarm), at most max_wait_h
+            # … unless the best pipe has stayed put (within radius_m) for stable_h hours
+            pending.append(link)
+            stable = len(pending) >= cfg.stable_h and all(
+                dist.pipe_to_pipe(link, p) <= cfg.radius_m for p in pending[-cfg.stable_h :]
+            )
+            if p300 < cfg.p_min and not stable and streak - cfg.persist_h < cfg.max_wait_h:
+                continue
         else:
             link, alts, p300 = "", [], float("nan")
+        streak = 0
+        pending = []
         t_alarm = hours[h] + pd.Timedelta(hours=1)  # the hour's data is complete at its end
         t_alarm = min(t_alarm, end)
         rows.append(
@@ -644,8 +791,8 @@ def detect_leaks(
             }
         )
         known.append(
-            _Known(kind="leak", basis=basis, since=h, node=node, nodes=[candidates[i] for i in top[:10]],
-                   post=post[top], flow=q_hat, peak=q_hat, row=len(rows) - 1)
+            _Known(kind="leak", basis=basis, since=h, node=link_map, nodes=[candidates[i] for i in top[:10]],
+                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, row=len(rows) - 1)
         )
     timings["detect"] = time.perf_counter() - t1
     say("detecting", 1.0)
@@ -659,4 +806,6 @@ def detect_leaks(
         hourly[name] = trace[:, k]
     timings["total"] = time.perf_counter() - t0
     timings.update(notes_debug)
-    return LeakReport(detections=detections, issues=issues, notes=notes, hourly=hourly, timings=timings, train_until=train_end)
+    return LeakReport(
+        detections=detections, issues=issues, notes=notes, hourly=hourly, timings=timings, train_until=train_end, sensitivities=sens_list
+    )

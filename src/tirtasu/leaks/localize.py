@@ -47,6 +47,18 @@ class NetworkDistances:
         self.pipe_ends = np.array(self.pipe_ends, dtype=int).reshape(-1, 2)
         self.pipe_len = np.array(self.pipe_len)
         self.pipe_index = {p: i for i, p in enumerate(self.pipes)}
+        # mean half-length of the pipes at each node [m]
+        tot = np.zeros(n)
+        cnt = np.zeros(n)
+        for (a, b), length in zip(self.pipe_ends, self.pipe_len):
+            tot[[a, b]] += length / 2.0
+            cnt[[a, b]] += 1
+        self.adjacent_half = np.where(cnt > 0, tot / np.maximum(cnt, 1), 0.0)
+        self.degree = cnt
+        self.pipes_at: list[list[int]] = [[] for _ in range(n)]
+        for j, (a, b) in enumerate(self.pipe_ends):
+            self.pipes_at[a].append(j)
+            self.pipes_at[b].append(j)
         self._cache: dict[int, np.ndarray] = {}
 
     def from_node(self, node: str | int, limit: float = np.inf) -> np.ndarray:
@@ -124,7 +136,7 @@ class PipeRanking:
     probability : list of float
         Posterior probability that the leak lies within ``radius_m`` of each pipe.
     node : str
-        The single most likely node.
+        The single most likely candidate (pipe).
     """
 
     pipes: list
@@ -141,22 +153,38 @@ def rank_pipes(
     separation_m: float = 150.0,
     mass: float = 0.999,
 ) -> PipeRanking:
-    """Rank pipes by the posterior probability that the leak is within ``radius_m`` of them."""
+    """Rank pipes by the posterior probability that the leak is within ``radius_m`` of them.
+
+    Parameters
+    ----------
+    post : numpy.ndarray
+        Posterior probability that the leak is on each candidate pipe.
+    candidates : list of str
+        The candidate pipes (ids), in the order of ``post``.
+    dist : NetworkDistances
+    radius_m : float [m]
+        Distance between pipes measured between their midpoints along the network
+        (BattLeDIM's rule); a pipe is 0 m from itself.
+    """
     order = np.argsort(post)[::-1]
     cum = np.cumsum(post[order])
     keep = order[: int(np.searchsorted(cum, mass)) + 1][:400]
     score = np.zeros(len(dist.pipes))
+    half = dist.pipe_len / 2.0
     for i in keep:
-        d = dist.node_to_pipes(candidates[i], limit=radius_m * 1.01)
-        score += post[i] * (d <= radius_m)
-    best_node = candidates[int(order[0])]
-    # ties: prefer pipes nearer the most likely node
-    near = dist.node_to_pipes(best_node)
+        t = dist.pipe_index[candidates[i]]
+        a, b = dist.pipe_ends[t]
+        d_end = np.minimum(dist.node_to_pipes(int(a), limit=radius_m * 1.01), dist.node_to_pipes(int(b), limit=radius_m * 1.01))
+        hit = d_end + half + half[t] <= radius_m
+        hit[t] = True
+        score += post[i] * hit
+    best = candidates[int(order[0])]
+    # ties: prefer the most likely pipe itself, then pipes near it
+    near = dist.node_to_pipes(int(dist.pipe_ends[dist.pipe_index[best], 0]))
     key = score - 1e-9 * np.nan_to_num(near, posinf=1e9)
+    key[dist.pipe_index[best]] += 1e-6
     chosen, probs = [], []
     for j in np.argsort(key)[::-1]:
-        if len(chosen) > n_alternatives:
-            break
         p = dist.pipes[j]
         if any(dist.pipe_to_pipe(c, p) < separation_m for c in chosen):
             continue
@@ -164,4 +192,4 @@ def rank_pipes(
         probs.append(float(score[j]))
         if len(chosen) >= n_alternatives + 1:
             break
-    return PipeRanking(pipes=chosen, probability=probs, node=best_node)
+    return PipeRanking(pipes=chosen, probability=probs, node=best)

@@ -80,6 +80,10 @@ class ResidualModel:
     tank_areas: dict = field(default_factory=dict)
     use_amr: bool = False
     ridge: float = 1e-3
+    pressure_on_amr: bool = False
+    balance_each_meter: bool = True
+    amr_fill: pd.Series | None = None
+    pressure_harmonics: tuple = ()
     # fitted
     x_mean: np.ndarray | None = None
     x_sd: np.ndarray | None = None
@@ -93,19 +97,78 @@ class ResidualModel:
     notes: list = field(default_factory=list)
 
     # -- features --------------------------------------------------------------------------
+    def raw_flows(self, inputs: LeakInputs, fill: int) -> np.ndarray:
+        """The metered flows, then each metered tank's outflow rate [m³/h], per reading.
+
+        A tank's outflow is −area·dlevel/dt from the level smoothed over half an hour: in a
+        network fed from tanks it is the flow that drives the head losses, as a source's meter
+        is elsewhere.
+        """
+        idx = inputs.index
+        cols = []
+        if self.flow_sensors:
+            cols.append(_fill_short(inputs.flow[self.flow_sensors], fill).to_numpy())
+        if self.level_sensors:
+            per_hour = max(1, int(round(pd.Timedelta(hours=1) / inputs.step)))
+            w = max(3, per_hour // 2 | 1)
+            lev = _fill_short(inputs.level[self.level_sensors], fill).rolling(w, center=True, min_periods=1).mean()
+            dt_h = inputs.step / pd.Timedelta(hours=1)
+            half = max(1, w // 2)
+            rate = (lev.shift(-half) - lev.shift(half)) / (2 * half * dt_h)
+            area = np.array([self.tank_areas[t] for t in self.level_sensors])
+            cols.append(-rate.to_numpy() * area)
+        return np.column_stack(cols) if cols else np.empty((len(idx), 0))
+
+    @property
+    def flow_map(self) -> np.ndarray:
+        """(flow regressors, metered flows + tank outflows): how the regressors combine them.
+
+        The meters on links out of reservoirs are summed into one regressor, the total source
+        inflow: they rise and fall together with demand, so a regression cannot tell their
+        separate effects, while a leak changes their split. Other meters (pumps, valves, DMA
+        inlets) and tank outflows are regressors of their own.
+        """
+        f, nt = len(self.flow_sensors), len(self.level_sensors)
+        rows = []
+        src = [k for k, lk in enumerate(self.flow_sensors) if lk in self.sources]
+        if src:
+            r = np.zeros(f + nt)
+            for k in src:
+                r[k] = self.sources[self.flow_sensors[k]]
+            rows.append(r)
+        for k, lk in enumerate(self.flow_sensors):
+            if lk not in self.sources:
+                r = np.zeros(f + nt)
+                r[k] = 1.0
+                rows.append(r)
+        for k in range(nt):
+            r = np.zeros(f + nt)
+            r[f + k] = 1.0
+            rows.append(r)
+        return np.array(rows).reshape(-1, f + nt)
+
+    def flow_like(self, inputs: LeakInputs, fill: int) -> np.ndarray:
+        """The flow regressors per reading [m³/h] (see :attr:`flow_map`)."""
+        raw = self.raw_flows(inputs, fill)
+        return raw @ self.flow_map.T if raw.shape[1] else raw
+
+    @property
+    def n_flow_like(self) -> int:
+        return self.flow_map.shape[0]
+
     def _pressure_features(self, inputs: LeakInputs, fill: int) -> np.ndarray:
         idx = inputs.index
         cols = []
-        flows = _fill_short(inputs.flow[self.flow_sensors], fill).to_numpy() if self.flow_sensors else np.empty((len(idx), 0))
+        flows = self.flow_like(inputs, fill)
         for k in range(flows.shape[1]):
             cols += [flows[:, k], flows[:, k] ** 2]
         if self.level_sensors:
             lev = _fill_short(inputs.level[self.level_sensors], fill).to_numpy()
             cols += [lev[:, k] for k in range(lev.shape[1])]
-        if self.use_amr:
+        if self.use_amr and self.pressure_on_amr:
             cols.append(self._amr_total(inputs, fill))
         X = np.column_stack(cols) if cols else np.empty((len(idx), 0))
-        return np.column_stack([X, _harmonics(idx)])
+        return np.column_stack([X, _harmonics(idx, self.pressure_harmonics)])
 
     def _amr_total(self, inputs: LeakInputs, fill: int) -> np.ndarray:
         d = _fill_short(inputs.demand, fill)
@@ -188,10 +251,10 @@ class ResidualModel:
                 continue
             A = Xs[ok]
             self.beta[:, j] = np.linalg.solve(A.T @ A + reg, A.T @ P[rows, j][ok])
-        # mean flow of each meter by hour of day (for the regression's derivative)
-        if self.flow_sensors:
-            f = inputs.flow[self.flow_sensors][train]
-            prof = f.groupby(f.index.hour).mean().reindex(range(24))
+        # mean of each flow regressor by hour of day (for the regression's derivative)
+        fl = pd.DataFrame(self.flow_like(inputs, fill), index=inputs.index)[train]
+        if fl.shape[1]:
+            prof = fl.groupby(fl.index.hour).mean().reindex(range(24))
             self.flow_profile = prof.ffill().bfill().to_numpy()
         else:
             self.flow_profile = np.zeros((24, 0))
@@ -215,20 +278,33 @@ class ResidualModel:
         return self
 
     def _balance_features(self, inputs: LeakInputs, fill: int, hours: pd.DatetimeIndex) -> np.ndarray:
+        """Hourly smart-meter readings, each its own regressor [m³/h], and the hour of day.
+
+        Each meter stands for the customers whose use follows the same pattern and swings
+        (a neighbourhood, a category): a ridge regression on the meters one by one estimates
+        the unmetered consumption much better than their sum does. A missing reading takes the
+        meter's training mean.
+        """
         cols = []
         if self.use_amr:
-            amr = pd.Series(self._amr_total(inputs, fill), index=inputs.index).resample("1h").mean().reindex(hours)
-            cols.append(amr.to_numpy())
+            amr = inputs.demand.resample("1h").mean().reindex(hours) / 1000.0  # L/h → m³/h
+            if self.amr_fill is None:
+                self.amr_fill = amr.mean().fillna(0.0)
+            amr = amr.reindex(columns=self.amr_fill.index).fillna(self.amr_fill)
+            cols.append(amr.sum(axis=1).to_numpy())
+            if self.balance_each_meter:
+                cols.append(amr.to_numpy())
         X = np.column_stack(cols) if cols else np.empty((len(hours), 0))
         return np.column_stack([X, _harmonics(hours)])
 
     # -- derivatives -------------------------------------------------------------------------
     def flow_jacobian(self, hour: float) -> np.ndarray:
-        """d(predicted pressure)/d(flow of each meter) at the training mean flows of ``hour``.
+        """d(predicted pressure)/d(each flow regressor) at the training mean flows of ``hour``.
 
-        Returns an array (pressure sensors, flow sensors) [m per m³/h].
+        Returns an array (pressure sensors, flow regressors) [m per m³/h]; ``J @ flow_map``
+        gives the derivative with respect to each metered flow and tank outflow.
         """
-        f = len(self.flow_sensors)
+        f = self.n_flow_like
         J = np.zeros((len(self.pressure_sensors), f))
         h0 = int(np.floor(hour)) % 24
         h1 = (h0 + 1) % 24
@@ -242,7 +318,7 @@ class ResidualModel:
 
     def level_jacobian(self) -> np.ndarray:
         """d(predicted pressure)/d(tank level) (pressure sensors, level sensors) [m per m]."""
-        f = len(self.flow_sensors)
+        f = self.n_flow_like
         J = np.zeros((len(self.pressure_sensors), len(self.level_sensors)))
         for k in range(len(self.level_sensors)):
             J[:, k] = self.beta[1 + 2 * f + k] / self.x_sd[2 * f + k]

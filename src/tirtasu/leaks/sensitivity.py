@@ -9,6 +9,7 @@ solved once without a leak and once per candidate node with an emitter there.
 
 from __future__ import annotations
 
+import ctypes
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from tirtasu.network.engine import (
 __all__ = ["Sensitivity", "sensitivities"]
 
 EN_TANKLEVEL = 8  # EN_TANKLEVEL: a tank's initial water level [m]
+EN_INITSTATUS = 4  # a link's initial status (0 closed, 1 open)
 EN_TRIALS = 0
 
 
@@ -49,6 +51,10 @@ class Sensitivity:
         Change of each sensor's pressure per unit leak flow (negative: pressure falls).
     dq : numpy.ndarray, shape (len(nodes), len(flow_sensors)) [m³/h per m³/h]
         Change of each metered flow per unit leak flow, signed as the link's flow.
+    tanks : list of str
+        Tanks whose outflow is followed.
+    dtank : numpy.ndarray, shape (len(nodes), len(tanks)) [m³/h per m³/h]
+        Change of each tank's outflow per unit leak flow.
     base_pressure : numpy.ndarray [m]
         Pressure of each candidate node without a leak.
     base_flow : numpy.ndarray [m³/h]
@@ -62,6 +68,8 @@ class Sensitivity:
     flow_sensors: list
     dp: np.ndarray
     dq: np.ndarray
+    tanks: list
+    dtank: np.ndarray
     base_pressure: np.ndarray
     base_flow: np.ndarray
     hours: tuple
@@ -79,6 +87,8 @@ def sensitivities(
     hours=(3.0,),
     leak_m3h: float | None = None,
     tank_levels: dict[str, float] | None = None,
+    tanks: list[str] | None = None,
+    link_status: dict[str, bool] | None = None,
     progress=None,
 ) -> Sensitivity:
     """Sensitivity of pressure and flow sensors to a leak at each candidate node.
@@ -100,6 +110,12 @@ def sensitivities(
         Size of the test leak; default 2 % of the model's mean demand, at least 0.5 m³/h.
     tank_levels : dict, optional [m]
         Water level of tanks (id → level) for the steady states; default the model's initial.
+    tanks : list of str, optional
+        Tanks whose outflow change to report (``dtank``).
+    link_status : dict, optional
+        Pumps or valves to hold open (True) or closed (False) in the steady states, e.g. a
+        pump's state at that hour of the day (a running pump draws more flow through the mains
+        and makes the sensors more sensitive).
     progress : callable, optional
         Called with the fraction done.
     """
@@ -112,6 +128,8 @@ def sensitivities(
     n, m, f = len(candidates), len(pressure_sensors), len(flow_sensors)
     dp = np.zeros((n, m))
     dq = np.zeros((n, f))
+    tanks = list(tanks or [])
+    dtank = np.zeros((n, len(tanks)))
     base_p = np.zeros(n)
     base_q = np.zeros(f)
     hours = tuple(float(h) for h in hours)
@@ -127,14 +145,21 @@ def sensitivities(
                 pass
             for name, level in (tank_levels or {}).items():
                 en.set_node_value(en.node_index(name), EN_TANKLEVEL, float(level))
+            for name, is_open in (link_status or {}).items():
+                en._check(
+                    en.lib.EN_setlinkvalue(en.ph, en.link_index(name), EN_INITSTATUS, ctypes.c_double(1.0 if is_open else 0.0)),
+                    f"setting the status of {name}",
+                )
             sensor_idx = [en.node_index(s) for s in pressure_sensors]
             link_idx = [en.link_index(l) for l in flow_sensors]
             cand_idx = [en.node_index(c) for c in candidates]
-            read = en.reader([(i, EN_PRESSURE) for i in sensor_idx], [(i, EN_FLOW) for i in link_idx])
-            buf = np.empty(m + f)
+            tank_idx = [en.node_index(t) for t in tanks]
+            read = en.reader(
+                [(i, EN_PRESSURE) for i in sensor_idx] + [(i, EN_DEMAND) for i in tank_idx], [(i, EN_FLOW) for i in link_idx]
+            )
+            nt = len(tanks)
+            buf = np.empty(m + nt + f)
             lib, ph = en.lib, en.ph
-            import ctypes
-
             t = ctypes.c_long()
 
             def solve() -> None:
@@ -153,7 +178,7 @@ def sensitivities(
                     pc0 = np.array([en.node_value(i, EN_PRESSURE) for i in cand_idx])
                     d0 = np.array([en.node_value(i, EN_DEMAND) for i in cand_idx])
                     base_p += pc0 / len(hours)
-                    base_q += p0[m:] / len(hours)
+                    base_q += p0[m + nt :] / len(hours)
                     for k, idx in enumerate(cand_idx):
                         p_node = max(pc0[k], 1.0)
                         en.set_node_value(idx, EN_EMITTER, leak_m3h / np.sqrt(p_node))
@@ -163,7 +188,9 @@ def sensitivities(
                         en.set_node_value(idx, EN_EMITTER, 0.0)
                         if q > 1e-6:
                             dp[k] += (buf[:m] - p0[:m]) / q / len(hours)
-                            dq[k] += (buf[m:] - p0[m:]) / q / len(hours)
+                            # a tank's demand is its net inflow: its outflow is the opposite
+                            dtank[k] -= (buf[m : m + nt] - p0[m : m + nt]) / q / len(hours)
+                            dq[k] += (buf[m + nt :] - p0[m + nt :]) / q / len(hours)
                         done += 1
                         if progress is not None and done % 50 == 0:
                             progress(done / total)
@@ -177,6 +204,8 @@ def sensitivities(
         flow_sensors=list(flow_sensors),
         dp=dp,
         dq=dq,
+        tanks=tanks,
+        dtank=dtank,
         base_pressure=base_p,
         base_flow=base_q,
         hours=hours,
