@@ -60,6 +60,7 @@ def start_broker(workdir: Path) -> tuple[subprocess.Popen, int]:
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
         f"persistence_location {workdir}/\nmax_queued_messages 0\nlog_dest none\n"
+        + ("user root\n" if os.geteuid() == 0 else "")  # else it drops to a user who cannot write here
     )
     proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):

@@ -76,6 +76,8 @@ class Broker:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {workdir}/\nmax_queued_messages 0\nlog_dest none\n"
+            # as root, mosquitto drops to user mosquitto, who could not write its persistence file here
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
         self.proc = None
         self.start()
@@ -319,7 +321,7 @@ def test_broker_restart_mid_stream(broker, pg_url):
     stats = run.stop()
     assert len(df) == n and not df.duplicated(["sensor_id", "time"]).any()
     assert stats.rejected == 0
-    assert run.ingester._generation >= 2  # it did lose the broker and reconnect
+    assert stats.connections >= 2 and stats.sessions_new == 1  # reconnected, and the session survived
 
 
 def _ingester_process(broker_url, store_url, log: Path, client_id: str) -> subprocess.Popen:

@@ -99,6 +99,8 @@ class IngestStats:
     write_retries: int = 0
     acked: int = 0
     not_acked: int = 0  # committed, but received on an earlier connection: redelivered
+    connections: int = 0
+    sessions_new: int = 0  # connections on which the broker had no session of ours
     reasons: collections.Counter = field(default_factory=collections.Counter)
 
     def line(self) -> str:
@@ -235,10 +237,16 @@ class Ingester:
             log.error("broker refused the connection: %s", reason_code)
             return
         self._generation += 1
+        self.stats.connections += 1
         log.info(
             "connected to %s:%s (session %s)", self.broker["host"], self.broker["port"],
             "resumed" if flags.session_present else "new",
         )
+        if not flags.session_present:
+            self.stats.sessions_new += 1
+            if self.stats.connections > 1:  # the broker forgot us: what it queued meanwhile is gone
+                log.warning("the broker kept no session for %s (no persistence, or it expired): "
+                            "messages queued for it may be lost", self.client_id)
         # the session keeps the subscription; subscribing again is harmless and covers a new one
         client.subscribe(self.topic, options=SubscribeOptions(qos=1))
         self._connected.set()
