@@ -1,15 +1,17 @@
-"""Where a leak is: match the change it made to the residuals against each candidate node.
+"""Where a leak is: match the change it made to the residuals against each candidate pipe.
 
-A leak of ``q`` at node ``x`` moves the (whitened) residual vector by ``g(x)·q`` (see
-:mod:`tirtasu.leaks.residuals` and :mod:`tirtasu.leaks.sensitivity`). Given the observed change
-``Δ``, each candidate gets the misfit ``χ²(x) = min_{q≥0} ‖Δ − g(x)·q‖²``. Model error (roughness,
-demands) makes the signatures only approximately right, with an error that grows with the
-signal; the misfits are turned into a posterior over nodes with a temperature
-``1 + ε²·‖Δ‖²`` so that a strong signal does not make the ranking overconfident.
+A leak of ``q`` on pipe ``e`` moves the (whitened) residual vector by ``g(e)·q``, ``g(e)`` the
+mean of the hydraulic signatures of its two end nodes (see :mod:`tirtasu.leaks.residuals` and
+:mod:`tirtasu.leaks.sensitivity`). Given the observed change ``Δ``, each candidate gets the misfit
+``χ²(e) = min_{q≥0} ‖Δ − g(e)·q‖²``. Model error (roughness, demands) makes the signatures only
+approximately right, with an error that grows with the signal; the misfits are turned into a
+posterior over candidates with a temperature ``1 + ε²·‖Δ‖²`` so that a strong signal does not
+make the ranking overconfident.
 
-Pipes are then ranked by the probability that the leak lies within ``radius_m`` (300 m, the
-BattLeDIM criterion) of them along the network, which prefers a pipe in the middle of a cluster
-of plausible nodes to the single best node at its edge.
+Pipes are then ranked by the posterior probability that the leak lies within ``radius_m``
+(300 m, the BattLeDIM criterion: the distance between pipe midpoints along the network) of
+them, which prefers a pipe in the middle of a cluster of plausible pipes to the single best
+candidate at its edge.
 """
 
 from __future__ import annotations
@@ -87,27 +89,27 @@ class NetworkDistances:
 
 
 def node_posterior(delta: np.ndarray, G: np.ndarray, model_error: float = 0.15, prior: np.ndarray | None = None):
-    """Posterior over candidate nodes of a leak that changed the (whitened) residuals by ``delta``.
+    """Posterior over candidates (pipes or nodes) of a leak that changed the whitened residuals by ``delta``.
 
     Parameters
     ----------
     delta : numpy.ndarray (c,)
         Observed change, whitened (unit noise).
     G : numpy.ndarray (n, c)
-        Whitened signature of a unit leak at each candidate node.
+        Whitened signature of a unit leak [per m³/h] at each candidate.
     model_error : float
         Relative error of the signatures (ε).
     prior : numpy.ndarray (n,), optional
-        Prior weight of each node (e.g. proportional to the pipe length it represents).
+        Prior weight of each candidate (default: all alike).
 
     Returns
     -------
     post : numpy.ndarray (n,)
-        Posterior probability of each node.
+        Posterior probability of each candidate.
     q : numpy.ndarray (n,)
-        Best leak flow at each node (≥ 0), in the unit of the signatures' denominator [m³/h].
+        Best leak flow at each candidate (≥ 0) [m³/h].
     chi2 : numpy.ndarray (n,)
-        Misfit at each node.
+        Misfit at each candidate.
     """
     gg = np.einsum("ij,ij->i", G, G)
     gd = G @ delta
