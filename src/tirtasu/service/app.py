@@ -600,6 +600,9 @@ def create_app(
     )
     app.include_router(open_router)
     app.include_router(router)
+    from tirtasu.service.dashboard import mount_dashboard
+
+    mount_dashboard(app)  # the operations dashboard at / (docs/dashboard.md)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
