@@ -26,6 +26,7 @@ Reason codes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -541,6 +542,7 @@ def ingest_payload(
     now: float | None = None,
     max_bytes: int = MAX_PAYLOAD_BYTES,
     registry: SensorRegistry | None = None,
+    lock=None,
 ) -> IngestResult:
     """Validate one payload and store it: accepted readings, and refusals in quarantine.
 
@@ -561,6 +563,10 @@ def ingest_payload(
         Larger payloads are refused whole (``too_large``).
     registry : SensorRegistry, optional
         A registry kept between calls (default: read from the store on each call).
+    lock : context manager, optional
+        Held around every use of ``store`` (a server shares one connection between threads);
+        parsing and validation run outside it, so one request's validation overlaps another's
+        write.
 
     Returns
     -------
@@ -573,10 +579,25 @@ def ingest_payload(
         Only what the store raises when it cannot write (a lost database connection): bad
         input never raises.
     """
-    registry = registry or SensorRegistry(store)
+    lock = lock if lock is not None else contextlib.nullcontext()
+    if registry is None:
+        with lock:
+            registry = SensorRegistry(store)
     received_at = dt.datetime.now(dt.timezone.utc)
     batch = validate_payload(
         payload, registry=registry, source=source, topic_sensor=topic_sensor, now=now,
-        received_at=received_at, max_bytes=max_bytes, store=store,
+        received_at=received_at, max_bytes=max_bytes, store=_Locked(store, lock),
     )
-    return write_validated(store, batch, received_at)
+    with lock:
+        return write_validated(store, batch, received_at)
+
+
+class _Locked:
+    """The store as the registry sees it (to re-read the sensors), under the caller's lock."""
+
+    def __init__(self, store, lock):
+        self._store, self._lock = store, lock
+
+    def sensors(self, *args, **kwargs):
+        with self._lock:
+            return self._store.sensors(*args, **kwargs)

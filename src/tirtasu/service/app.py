@@ -340,11 +340,11 @@ async def post_readings(request: Request, who: Operator, topic_sensor: Annotated
             raise HTTPException(413, f"a payload is at most {limit} bytes")
     state = _state(request)
 
-    def run():
-        with state.lock:
-            return ingest_payload(
-                state.store, bytes(body), source=f"http:{who.name}", topic_sensor=topic_sensor, max_bytes=limit
-            )
+    def run():  # parsing and validation outside the store lock: they overlap other requests' writes
+        return ingest_payload(
+            state.store, bytes(body), source=f"http:{who.name}", topic_sensor=topic_sensor, max_bytes=limit,
+            lock=state.lock,
+        )
 
     result = await run_in_threadpool(run)
     out = result.to_dict()
