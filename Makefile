@@ -1,4 +1,4 @@
-# Two entry points: `make demo` and `make test`. Both build .venv from scratch when it is missing.
+# Two entry points: `make demo` (the pilot, then its dashboard on http://127.0.0.1:8000/) and `make test`. Both build .venv from scratch when it is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,7 +18,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/tirtasu demo
+	$(BIN)/tirtasu demo --serve
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
@@ -26,6 +26,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_simulate.py
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) .tirtasu build src/*.egg-info

@@ -55,10 +55,27 @@ def demo(
                 build_pilot(st, workdir, config, progress=progress)
         _summary(st, url)
         _water_balance(st, url)
+        link = _dashboard_link(st, port) if serve else None
     if serve:  # after the store is closed: the server opens it itself
         from tirtasu.cli.serve import run_server
 
+        console.print(f"\n[bold]Dashboard[/] (signed in as an operator of the demo): {escape(link)}", soft_wrap=True, highlight=False)
         run_server(url, port=port)
+
+
+def _dashboard_link(st, port: int) -> str:
+    """A fresh operator token for the demo's dashboard (older demo tokens revoked) in a link.
+
+    The token rides in the address's fragment, which the browser never sends to the server; the
+    page moves it into the tab's sessionStorage and takes it out of the address at once.
+    """
+    from tirtasu.service.auth import create_token
+
+    tokens = st.tokens()
+    for tid in tokens[(tokens["name"] == "dashboard-demo") & tokens["revoked_at"].isna()]["token_id"]:
+        st.revoke_token(tid)
+    _, secret = create_token(st, "dashboard-demo", "operator")
+    return f"http://127.0.0.1:{port}/#token={secret}"
 
 
 def _summary(st, url: str) -> None:

@@ -45,7 +45,10 @@ def run_server(
         fail(str(exc))
     publisher = Publisher(mqtt_url=mqtt_url, mqtt_topic=mqtt_topic, webhook_url=webhook_url, webhook_secret=webhook_secret)
     app = create_app(url, detect_every=detect_every_min * 60 if detect_every_min > 0 else None, detect_days=detect_days, publisher=publisher)
-    console.print(f"API on http://{host}:{port}/api/v1 (OpenAPI: /api/v1/openapi.json); Ctrl-C stops it", highlight=False)
+    console.print(
+        f"Dashboard on http://{host}:{port}/ , API on http://{host}:{port}/api/v1 (OpenAPI: /api/v1/openapi.json); Ctrl-C stops it",
+        highlight=False, soft_wrap=True,
+    )
     # one process: the app shares one store connection under a lock (see tirtasu.service.app)
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1)
 
