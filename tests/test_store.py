@@ -315,3 +315,30 @@ def test_postgres_chosen_by_environment_and_read_only(pg_url, monkeypatch):
         assert st.meta("k") == 1
         with pytest.raises(Exception, match="read-only"):
             st.set_meta("k", 2)
+
+
+@pytest.mark.postgres
+def test_postgres_bulk_copy_path_and_its_fallbacks(pg_url, monkeypatch):
+    from tirtasu.store import postgres
+
+    monkeypatch.setattr(postgres, "_BULK_ROWS", 1000)
+    monkeypatch.setattr(postgres, "_CHUNK_ROWS", 700)  # several chunks per batch
+    first = pd.concat([_batch(s, "2025-01-30", 2000, freq="1min") for s in ("P_a", "P_b")])
+    with open_store(pg_url) as st:
+        st.upsert_sensors(_registry())
+        copied = []
+        copy = st._copy_if_new
+        monkeypatch.setattr(st, "_copy_if_new", lambda *a: copied.append(copy(*a)) or copied[-1])
+        assert st.add_readings(first).added == 4000 and copied == [True]  # new history: COPY
+        again = st.add_readings(first)  # stored already: the probe sends it down the INSERT path
+        assert (again.added, again.unchanged, len(again.conflicts), copied[-1]) == (0, 4000, 0, False)
+        # a concurrent writer's rows the probe did not see: the COPY fails, its savepoint is
+        # rolled back, and the INSERT path counts them (a changed value is a conflict)
+        monkeypatch.setattr(st, "_nothing_stored", lambda keys, times: True)
+        overlap = _batch("P_a", "2025-01-30 16:40", 1500, np.arange(1000, 2500), freq="1min")  # 1000 stored, 500 new
+        overlap.loc[3, "value"] = -1.0
+        with st.transaction():
+            res = st.add_readings(overlap)
+        assert (res.added, res.unchanged, len(res.conflicts), copied[-1]) == (500, 999, 1, False)
+        assert res.conflicts.iloc[0]["stored_value"] == 1003.0
+        assert len(st.readings(sensor_ids=["P_a"])) == 2500
