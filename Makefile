@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (the pilot, then its dashboard on http://127.0.0.1:8000/) and `make test`. Both build .venv from scratch when it is missing.
+# Two entry points: `make demo` (the pilot, then, in a terminal, its dashboard on http://127.0.0.1:8000/) and `make test`. Both build .venv from scratch when it is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,7 +18,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/tirtasu demo --serve
+	$(BIN)/tirtasu demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q

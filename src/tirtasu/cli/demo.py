@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,13 @@ def demo(
     rebuild: bool = typer.Option(False, "--rebuild", help="Build the pilot again even if the store already holds it (deletes the DuckDB file first)."),
     days: float = typer.Option(61.0, help="Days of telemetry to simulate, from 2025-09-01."),
     seed: int = typer.Option(2025, help="Random seed of the pilot's leaks, faults, noise and customers."),
-    serve: bool = typer.Option(False, "--serve", help="Then serve the pilot's data behind the API (tirtasu serve) until Ctrl-C."),
+    serve: bool = typer.Option(
+        None,
+        "--serve/--no-serve",
+        help="Then serve the pilot's dashboard and API (tirtasu serve) until Ctrl-C. "
+        "Default: serve when run in a terminal, not when run by a script or CI.",
+        show_default=False,
+    ),
     port: int = typer.Option(8000, "--port", help="With --serve: the API's port (on 127.0.0.1)."),
 ):
     """Build the pilot utility (L-Town, 3 DMAs, 2 months of 5-min telemetry with leaks, customers
@@ -29,6 +36,9 @@ def demo(
     """
     from tirtasu.pilot import PilotConfig, build_pilot, pilot_is_current
     from tirtasu.store import open_store
+
+    if serve is None:  # a person at a terminal wants the dashboard; a pipeline wants the command to end
+        serve = sys.stdin.isatty() and sys.stdout.isatty()
 
     url = store_url(store)
     config = PilotConfig(days=days, seed=seed)
@@ -56,6 +66,8 @@ def demo(
         _summary(st, url)
         _water_balance(st, url)
         link = _dashboard_link(st, port) if serve else None
+    if not serve:
+        console.print("Dashboard and API: [bold]tirtasu demo --serve[/] (then open the printed link).", highlight=False)
     if serve:  # after the store is closed: the server opens it itself
         from tirtasu.cli.serve import run_server
 
