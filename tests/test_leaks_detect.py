@@ -181,3 +181,25 @@ def test_cli_detect_from_files(tmp_path, abrupt_case):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "J-UNKNOWN" in result.output and "Traceback" not in result.output
+
+
+def test_cli_detect_from_the_store(tmp_path, abrupt_case):
+    """Readings imported into the store (sensor registry with node/link ids) and the stored model."""
+    from tirtasu.store import open_store
+
+    wn, sim, report = abrupt_case
+    url = tmp_path / "store.duckdb"
+    with open_store(url) as st:
+        st.upsert_sensors(sim.registry)
+        node_or_link = {r.sensor_id: (r.kind, r.node_id if r.kind != "flow" else r.link_id) for r in sim.registry.itertuples()}
+        for sid, (kind, where) in node_or_link.items():
+            series = sim.readings[kind][where].dropna()
+            st.add_readings(pd.DataFrame({"sensor_id": sid, "time": series.index, "value": series.to_numpy()}))
+        st.put_model("net3", NET3.read_text())
+    out = tmp_path / "leaks.csv"
+    result = CliRunner().invoke(app, ["leaks", "detect", "--store", str(url), "--train-until", TRAIN_UNTIL, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, keep_default_na=False, dtype=str)
+    assert list(written["link_id"]) == list(report.detections["link_id"])
+    result = CliRunner().invoke(app, ["leaks", "detect", "--store", str(url), "--dma", "NOWHERE", "--out", str(out)])
+    assert result.exit_code == 1 and "NOWHERE" in result.output

@@ -86,6 +86,9 @@ class DetectConfig:
     localize_with_balance : bool
         Let the demand balance (the leak's size) weigh in the localization (False: only the
         pattern of the pressure changes places the leak).
+    localize_since_onset : bool
+        Localize with all the data since the estimated onset (True) rather than the window that
+        raised the alarm.
     balance_each_meter : bool
         Regress the demand balance on each smart meter (True) or on their total.
     p_min : float
@@ -128,6 +131,7 @@ class DetectConfig:
     persist_h: int = 3
     p_min: float = 0.4
     localize_with_balance: bool = True
+    localize_since_onset: bool = False
     balance_each_meter: bool = False
     max_wait_h: int = 24
     stable_h: int = 6
@@ -264,8 +268,17 @@ class _Noise:
             self.sd[L] = sdL
         self._cache: dict = {}
 
+    def sd_for(self, L: int) -> np.ndarray:
+        """Standard deviation of each channel's L-hour mean (interpolated as 1/√L between lengths)."""
+        L = int(L)
+        if L not in self.sd:
+            known = sorted(self.sd)
+            below = max([k for k in known if k <= L], default=known[0])
+            self.sd[L] = self.sd[below] * np.sqrt(below / L)
+        return self.sd[L]
+
     def cov(self, L: int) -> np.ndarray:
-        s = self.sd[L]
+        s = self.sd_for(L)
         return self.C * np.outer(s, s)
 
     def whitener(self, lengths: tuple, mask: np.ndarray) -> np.ndarray:
@@ -533,6 +546,70 @@ def detect_leaks(
         cool = max_L + max(ref_lengths)
         return [k for k in known if k.closed is None or h - k.closed < cool]
 
+    def evaluate(a: int, b: int, R: int, kn: list) -> dict | None:
+        """Test the change of the mean residual over hours [a, b) against the R hours before."""
+        L = b - a
+        mW, okW, wW = window(a, b)
+        mR, okR, wR = window(a - R, a)
+        m = okW & okR & ~masked
+        if m.sum() < 1:
+            return None
+        Wm = noise.whitener((L, R), m)
+        delta = Wm @ (mW - mR)[m]
+        wmix = (wW * L + wR * R) / (L + R)
+        G = np.tensordot(wmix, bases, axes=(0, 0))[:, m] @ Wm.T  # (n, cm)
+        F = fault_dirs[:, m] @ Wm.T
+        raw = (mW - mR)[m]
+        # known sensor faults: whatever they do is explained (projected out)
+        kf = [k for k in kn if k.kind == "fault"]
+        if kf:
+            Qf, _ = np.linalg.qr(np.column_stack([Wm @ (wmix @ k.basis)[m] for k in kf]))
+            delta = delta - Qf @ (Qf.T @ delta)
+            G = G - (G @ Qf) @ Qf.T
+            F = F - (F @ Qf) @ Qf.T
+        # known leaks may grow or be repaired: a change along their signature of about
+        # ±known_change of their size is expected (a Gaussian prior on their change), so a
+        # new leak that looks like a known one needs more evidence, but is not explained away
+        kl = [k for k in kn if k.kind == "leak"]
+        Ak = None
+        if kl:
+            K = np.column_stack([Wm @ (wmix @ k.basis)[m] for k in kl])
+            if kf:
+                K = K - Qf @ (Qf.T @ K)
+            sk = np.array([
+                (cfg.known_change * k.q0 if k.closed is None else max(k.peak, k.flow)) + cfg.known_floor_m3h
+                for k in kl
+            ])
+            Minv = np.linalg.inv(np.diag(1.0 / sk**2) + K.T @ K)
+            delta_a = delta - K @ (Minv @ (K.T @ delta))  # A⁻¹Δ, A = I + K S Kᵀ
+            GA = G - ((G @ K) @ Minv) @ K.T
+            FA = F - ((F @ K) @ Minv) @ K.T
+            gd = GA @ delta
+            gg = np.einsum("ij,ij->i", GA, G)
+            fd = FA @ delta
+            ff = np.einsum("ij,ij->i", FA, F)
+            coef = sk**2 * (K.T @ delta_a)  # expected change of each known leak [m³/h]
+            Ak = (K, sk)
+            raw = raw - np.column_stack([(wmix @ k.basis)[m] for k in kl]) @ coef
+        else:
+            gd = G @ delta
+            gg = np.einsum("ij,ij->i", G, G)
+            fd = F @ delta
+            ff = np.einsum("ij,ij->i", F, F)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            T = np.where(gd > 0, gd * gd / np.maximum(gg, 1e-12), 0.0)
+        i_best = int(np.argmax(T))
+        Tf = np.where(ff > 1e-12, fd * fd / np.maximum(ff, 1e-12), 0.0)
+        j_best = int(np.argmax(Tf)) if len(Tf) else -1
+        bal_z, q_bal = np.inf, None
+        if has_bal and m[n_p]:
+            j_bal = int(np.flatnonzero(m).tolist().index(n_p))
+            q_bal = float(raw[j_bal])
+            bal_z = float(raw[j_bal] / np.sqrt(noise.sd_for(L)[n_p] ** 2 + noise.sd_for(R)[n_p] ** 2))
+        return dict(m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best, T_leak=float(T[i_best]),
+                    T_fault=float(Tf[j_best]) if len(Tf) else 0.0, j=j_best, bal_z=bal_z, q_bal=q_bal,
+                    Ak=Ak, wmix=wmix, gd=gd, gg=gg)
+
     t1 = time.perf_counter()
     say("detecting", 0.0)
     streak = 0  # consecutive hours with a leak's evidence over the threshold
@@ -581,70 +658,16 @@ def detect_leaks(
             a = h + 1 - L
             if a - R < 0:
                 continue
-            mW, okW, wW = window(a, h + 1)
-            mR, okR, wR = window(a - R, a)
-            m = okW & okR & ~masked
-            if m.sum() < 1:
+            ev = evaluate(a, h + 1, R, kn)
+            if ev is None:
                 continue
-            Wm = noise.whitener((L, R), m)
-            delta = Wm @ (mW - mR)[m]
-            wmix = (wW * L + wR * R) / (L + R)
-            G = np.tensordot(wmix, bases, axes=(0, 0))[:, m] @ Wm.T  # (n, cm)
-            F = fault_dirs[:, m] @ Wm.T
-            raw = (mW - mR)[m]
-            # known sensor faults: whatever they do is explained (projected out)
-            kf = [k for k in kn if k.kind == "fault"]
-            if kf:
-                Qf, _ = np.linalg.qr(np.column_stack([Wm @ (wmix @ k.basis)[m] for k in kf]))
-                delta = delta - Qf @ (Qf.T @ delta)
-                G = G - (G @ Qf) @ Qf.T
-                F = F - (F @ Qf) @ Qf.T
-            # known leaks may grow or be repaired: a change along their signature of about
-            # ±known_change of their size is expected (a Gaussian prior on their change), so a
-            # new leak that looks like a known one needs more evidence, but is not explained away
-            kl = [k for k in kn if k.kind == "leak"]
-            Ak = None
-            if kl:
-                K = np.column_stack([Wm @ (wmix @ k.basis)[m] for k in kl])
-                if kf:
-                    K = K - Qf @ (Qf.T @ K)
-                sk = np.array([
-                    (cfg.known_change * k.q0 if k.closed is None else max(k.peak, k.flow)) + cfg.known_floor_m3h
-                    for k in kl
-                ])
-                Minv = np.linalg.inv(np.diag(1.0 / sk**2) + K.T @ K)
-                delta_a = delta - K @ (Minv @ (K.T @ delta))  # A⁻¹Δ, A = I + K S Kᵀ
-                GA = G - ((G @ K) @ Minv) @ K.T
-                FA = F - ((F @ K) @ Minv) @ K.T
-                gd = GA @ delta
-                gg = np.einsum("ij,ij->i", GA, G)
-                fd = FA @ delta
-                ff = np.einsum("ij,ij->i", FA, F)
-                coef = sk**2 * (K.T @ delta_a)  # expected change of each known leak [m³/h]
-                Ak = (K, sk)
-                raw = raw - np.column_stack([(wmix @ k.basis)[m] for k in kl]) @ coef
-            else:
-                gd = G @ delta
-                gg = np.einsum("ij,ij->i", G, G)
-                fd = F @ delta
-                ff = np.einsum("ij,ij->i", F, F)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                T = np.where(gd > 0, gd * gd / np.maximum(gg, 1e-12), 0.0)
-            i_best = int(np.argmax(T))
-            T_leak = float(T[i_best])
-            Tf = np.where(ff > 1e-12, fd * fd / np.maximum(ff, 1e-12), 0.0)
-            j_best = int(np.argmax(Tf)) if len(Tf) else -1
-            T_fault = float(Tf[j_best]) if len(Tf) else 0.0
-            bal_z = np.inf
-            q_bal = None
-            if has_bal and m[n_p]:
-                j_bal = int(np.flatnonzero(m).tolist().index(n_p))
-                q_bal = float(raw[j_bal])
-                bal_z = float(raw[j_bal] / np.sqrt(noise.sd[L][n_p] ** 2 + noise.sd[R][n_p] ** 2))
+            m, Wm, delta, G, T, i_best, T_leak, T_fault, j_best, bal_z, q_bal, Ak, wmix, gd, gg = (
+                ev[k] for k in ("m", "Wm", "delta", "G", "T", "i", "T_leak", "T_fault", "j", "bal_z", "q_bal", "Ak", "wmix", "gd", "gg")
+            )
             # the demand balance must not contradict a leak of the size the pressures suggest
             bal_needed = cfg.balance_z
             if has_bal and m[n_p] and np.isfinite(bal_z):
-                sd_bal = np.sqrt(noise.sd[L][n_p] ** 2 + noise.sd[R][n_p] ** 2)
+                sd_bal = np.sqrt(noise.sd_for(L)[n_p] ** 2 + noise.sd_for(R)[n_p] ** 2)
                 q_best = max(float(gd[i_best]) / max(float(gg[i_best]), 1e-12), 0.0)
                 bal_needed = min(cfg.balance_z, 0.5 * q_best / sd_bal)
             leak_ok = bal_z >= bal_needed and T_leak > T_fault and (
@@ -686,6 +709,31 @@ def detect_leaks(
             continue
 
         # ---- a new leak: localize it ----------------------------------------------------------
+        m = best["m"]
+        # onset: step change point of the matched-filter output
+        u = best["G"][best["i"]] / max(np.linalg.norm(best["G"][best["i"]]), 1e-12)
+        a0 = best["a"] - best["R"]
+        seg = Zv[a0 : h + 1][:, m]
+        seg = np.where(np.isfinite(seg), seg, np.nanmean(seg, axis=0))
+        y = np.nan_to_num(seg) @ (best["Wm"].T @ u)
+        n_seg = len(y)
+        cs = np.cumsum(y)
+        best_tau, best_s = best["a"], -np.inf
+        for tau in range(max(1, best["R"] // 2), n_seg - 1):
+            m1 = cs[tau - 1] / tau
+            m2 = (cs[-1] - cs[tau - 1]) / (n_seg - tau)
+            s = (m2 - m1) ** 2 * tau * (n_seg - tau) / n_seg
+            if m2 > m1 and s > best_s:
+                best_s, best_tau = s, a0 + tau
+        est_start = hours[best_tau]
+        if cfg.localize_since_onset:
+            # all the evidence since the onset, against the days before it
+            L_loc = h + 1 - best_tau
+            R_loc = min(max(cfg.ref_h, L_loc), 168)
+            if L_loc >= 3 and best_tau - R_loc >= 0:
+                ev = evaluate(best_tau, h + 1, R_loc, active_known(h))
+                if ev is not None and ev["T_leak"] > 0 and ev["m"].sum() == best["m"].sum():
+                    best = {**best, **{k: ev[k] for k in ("m", "Wm", "delta", "G", "Ak", "q_bal")}}
         G, delta, m = best["G"], best["delta"], best["m"]
         if best["Ak"] is not None:  # whiten with the known leaks' allowed change: A^(-1/2)
             K, sk = best["Ak"]
@@ -714,22 +762,6 @@ def detect_leaks(
             print("alarm", hours[h], "L", best["L"], "q_map", qs[i_map], "q_best", qs[best["i"]], "q_mean", q_hat, "bal_z", best["bal_z"], "T", best["T_leak"])
         if not localize:
             post = np.full(len(candidates), 1.0 / len(candidates))
-        # onset: step change point of the matched-filter output
-        u = G[best["i"]] / max(np.linalg.norm(G[best["i"]]), 1e-12)
-        a0 = best["a"] - best["R"]
-        seg = Zv[a0 : h + 1][:, m]
-        seg = np.where(np.isfinite(seg), seg, np.nanmean(seg, axis=0))
-        y = np.nan_to_num(seg) @ (best["Wm"].T @ u)
-        n_seg = len(y)
-        cs = np.cumsum(y)
-        best_tau, best_s = best["a"], -np.inf
-        for tau in range(max(1, best["R"] // 2), n_seg - 1):
-            m1 = cs[tau - 1] / tau
-            m2 = (cs[-1] - cs[tau - 1]) / (n_seg - tau)
-            s = (m2 - m1) ** 2 * tau * (n_seg - tau) / n_seg
-            if m2 > m1 and s > best_s:
-                best_s, best_tau = s, a0 + tau
-        est_start = hours[best_tau]
 
         top = np.argsort(post)[::-1][:50]
         basis = np.zeros((n_s, c))
