@@ -330,6 +330,11 @@ def test_postgres_bulk_copy_path_and_its_fallbacks(pg_url, monkeypatch):
         copy = st._copy_if_new
         monkeypatch.setattr(st, "_copy_if_new", lambda *a: copied.append(copy(*a)) or copied[-1])
         assert st.add_readings(first).added == 4000 and copied == [True]  # new history: COPY
+        # January 2025 had no partition: built as a table, indexed, attached, its CHECK dropped
+        assert "readings_y2025m01" in st._partitions()
+        assert st._rows("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'readings_y2025m01'") == [("readings_y2025m01_pkey",)]
+        assert st._rows("SELECT conname FROM pg_constraint WHERE conrelid = 'readings_y2025m01'::regclass AND contype = 'c'") == []
+        assert st._rows("SELECT count(*) FROM ONLY readings_default") == [(0,)]
         again = st.add_readings(first)  # stored already: the probe sends it down the INSERT path
         assert (again.added, again.unchanged, len(again.conflicts), copied[-1]) == (0, 4000, 0, False)
         # a concurrent writer's rows the probe did not see: the COPY fails, its savepoint is

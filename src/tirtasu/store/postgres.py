@@ -397,14 +397,20 @@ class PostgresStore(Store):
         months = np.unique(times.view("datetime64[us]").astype("datetime64[M]"))
         # Making a partition locks the whole readings table: outside a caller's transaction it
         # gets one of its own, so that lock lasts a moment instead of the whole write.
+        # A bulk load leaves the months that have no partition yet to _copy_if_new, which builds
+        # each as a table of its own (index built once, by sorting) and attaches it.
+        bulk = len(values) >= _BULK_ROWS
+        existing = self._partitions() if bulk else None
+        ahead = [m for m in months if not bulk or _partition_name(m) in existing]
         outer = self._in_transaction
         if not outer:
-            self._ensure_partitions(months)
+            self._ensure_partitions(ahead)
         with self.transaction():
             if outer:
-                self._ensure_partitions(months)
-            if len(values) >= _BULK_ROWS and self._copy_if_new(keys, times, values):
+                self._ensure_partitions(ahead)
+            if bulk and self._copy_if_new(keys, times, values):
                 return WriteResult(added=len(values))
+            self._ensure_partitions(months)
             added = equal = 0
             conflicts = []
             for lo in range(0, len(values), _CHUNK_ROWS):
@@ -461,27 +467,90 @@ class PostgresStore(Store):
         ).fetchone()[0]
 
     def _copy_if_new(self, keys, times, values) -> bool:
-        """Bulk path: binary COPY straight into ``readings`` when nothing is stored yet for these
-        sensors in the batch's time range (an import of new history). True if done.
+        """Bulk path: when nothing is stored yet for these sensors in the batch's time range (an
+        import of new history), load it by binary COPY. True if done.
 
-        COPY skips the per-row conflict check of ``INSERT … ON CONFLICT``. The probe cannot see
-        a concurrent writer's uncommitted rows: if one commits the same readings meanwhile, the
-        primary key stops the COPY, its savepoint is rolled back and the caller compares as usual.
+        A month without a partition is loaded into a table of its own, with a CHECK of the
+        month's bounds and no index; its primary key is then built in one sort and the table
+        attached as the month's partition (the CHECK spares the scan that would prove its rows
+        belong there). Maintaining the index row by row instead makes a COPY ~3x slower.
+        Attaching locks ``readings`` only against other schema changes, not against reads or
+        writes. Months that have a partition are copied into ``readings``. Both skip the per-row
+        conflict check of ``INSERT … ON CONFLICT``; the probe cannot see a concurrent writer's
+        uncommitted rows: if one commits the same readings meanwhile, the primary key stops the
+        COPY, the savepoint is rolled back and the caller compares as usual.
         """
         if not self._nothing_stored(keys, times):
             return False
+        month_of = times.view("datetime64[us]").astype("datetime64[M]")
         try:
             with self.transaction():  # a savepoint: a failed COPY leaves the caller's transaction usable
-                with self.conn.cursor().copy("COPY readings (sensor_key, time, value) FROM STDIN (FORMAT binary)") as copy:
-                    copy.write(_COPY_HEADER)
-                    # encoded a chunk at a time: the server stores one chunk while NumPy encodes the next
-                    for lo in range(0, len(values), _CHUNK_ROWS):
-                        part = slice(lo, lo + _CHUNK_ROWS)
-                        copy.write(_encode_rows(keys[part], times[part], values[part]))
-                    copy.write(_COPY_TRAILER)
+                new = [m for m in np.unique(month_of) if _partition_name(m) not in self._partitions()]
+                if new:
+                    _lock(self.conn, _LOCK_PARTITIONS)  # until commit: one writer makes a month's partition
+                    existing = self._partitions()
+                    new = [m for m in new if _partition_name(m) not in existing]
+                if new:
+                    self.conn.execute("SET LOCAL maintenance_work_mem = '256MB'")  # the key's sort in memory
+                for month in new:
+                    sel = month_of == month
+                    self._load_partition(month, keys[sel], times[sel], values[sel])
+                rest = ~np.isin(month_of, np.array(new, dtype=month_of.dtype))
+                if rest.any():
+                    self._ensure_partitions(np.unique(month_of[rest]))
+                    self._copy_rows("readings", keys[rest], times[rest], values[rest])
         except psycopg.errors.UniqueViolation:
             return False
         return True
+
+    def _copy_rows(self, table: str, keys, times, values) -> None:
+        """Binary COPY of (sensor_key, time, value) rows into ``table`` (a name from this module)."""
+        query = sql.SQL("COPY {} (sensor_key, time, value) FROM STDIN (FORMAT binary)").format(
+            sql.Identifier(self.schema, table)
+        )
+        with self.conn.cursor().copy(query) as copy:
+            copy.write(_COPY_HEADER)
+            # encoded a chunk at a time: the server stores one chunk while NumPy encodes the next
+            for lo in range(0, len(values), _CHUNK_ROWS):
+                part = slice(lo, lo + _CHUNK_ROWS)
+                copy.write(_encode_rows(keys[part], times[part], values[part]))
+            copy.write(_COPY_TRAILER)
+
+    def _load_partition(self, month, keys, times, values) -> None:
+        """Make the partition of ``month`` from these rows: table, COPY, primary key, attach."""
+        name = _partition_name(month)
+        table = sql.Identifier(self.schema, name)
+        lo, hi = sql.Literal(f"{month}-01 00:00:00+00"), sql.Literal(f"{month + np.timedelta64(1, 'M')}-01 00:00:00+00")
+        bounds = sql.Identifier(f"{name}_bounds")
+        self.conn.execute(
+            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS, CONSTRAINT {} CHECK (time >= {} AND time < {}))").format(
+                table, sql.Identifier(self.schema, "readings"), bounds, lo, hi
+            )
+        )
+        self._copy_rows(name, keys, times, values)
+        self.conn.execute(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (sensor_key, time)").format(
+                table, sql.Identifier(f"{name}_pkey")
+            )
+        )
+        self.conn.execute(
+            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                sql.Identifier(self.schema, "readings"), table, lo, hi
+            )
+        )
+        self.conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, bounds))
+
+    def _partitions(self) -> set[str]:
+        """Names of the partitions of ``readings``."""
+        return {
+            r[0]
+            for r in self._rows(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
+                "WHERE p.relname = 'readings' AND n.nspname = %s",
+                [self.schema],
+            )
+        }
 
     def create_partitions(self, start, end) -> list[str]:
         """Make the monthly partitions of ``readings`` for [start, end) ahead of a large import.
@@ -502,15 +571,7 @@ class PostgresStore(Store):
 
     def _ensure_partitions(self, months: np.ndarray) -> None:
         """Make the monthly partitions of ``readings`` that ``months`` (datetime64[M]) need."""
-        existing = {
-            r[0]
-            for r in self._rows(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace "
-                "WHERE p.relname = 'readings' AND n.nspname = %s",
-                [self.schema],
-            )
-        }
+        existing = self._partitions()
         missing = [m for m in months if _partition_name(m) not in existing]
         if not missing:
             return
