@@ -145,7 +145,7 @@ def time_pg_copy(long_csv: Path, base: str) -> tuple[float, str, int]:
             started = time.perf_counter()
             conn.execute(f"COPY bare FROM '{long_csv.as_posix()}' (FORMAT csv)")  # a path this script made
             how = "COPY … FROM 'file'"
-        except psycopg.Error:  # another machine or no rights: stream it, as psql's \\copy does
+        except psycopg.Error:  # another machine or no rights: stream it, as psql's \copy does
             started = time.perf_counter()
             with conn.cursor().copy("COPY bare FROM STDIN (FORMAT csv)") as copy, open(long_csv, "rb") as f:
                 while block := f.read(1 << 20):
@@ -248,7 +248,7 @@ PostgreSQL {server} on the same machine. Both timed in the same run, best of {ar
 | PostgreSQL's own `{how} (FORMAT csv)` of the same readings in long form (`sensor_id,time,value`, {long_mb:.0f} MB) into a bare table (no key, no index) | {min(copy_times):.2f} | {copy_rate / 1e6:.2f} M |
 | `tirtasu telemetry import` of the wide CSV into a fresh PostgreSQL store | {min(our_times):.2f} | {our_rate / 1e6:.2f} M |
 | — of which reading, validating, converting, reshaping | {parse_s:.2f} | {readings / parse_s / 1e6:.2f} M |
-| — of which `store.add_readings` (binary COPY into the monthly partitions, primary key maintained) | {store_s:.2f} | {readings / store_s / 1e6:.2f} M |
+| — of which `store.add_readings` (each month new to the store: binary COPY into a table of its own, primary key built in one sort, attached as the month's partition) | {store_s:.2f} | {readings / store_s / 1e6:.2f} M |
 
 Ratio **{ratio:.2f}** (target ≥ {TARGET_RATIO}: {"met" if ratio >= TARGET_RATIO else "not met"}). The store's table has its primary
 key (sensor, time) to maintain and is partitioned by month; the bare table has neither. Load

@@ -3,9 +3,11 @@
 Readings live in ``readings(sensor_key, time, value)`` with primary key ``(sensor_key, time)``,
 range-partitioned by month of ``time`` (partitions made on demand before a write, plus a default
 partition as a safety net), so a query for some sensors over some weeks reads one or two
-partitions through their primary-key index. Batches arrive by binary ``COPY`` into a temporary
-table and reach ``readings`` with ``INSERT … ON CONFLICT DO NOTHING``: a replay stores nothing
-twice, and a stored reading is never changed.
+partitions through their primary-key index. Batches arrive as binary array parameters unnested
+by ``INSERT … ON CONFLICT DO NOTHING`` (a replay stores nothing twice, and a stored reading is
+never changed), or, for a bulk load of new history, by binary ``COPY`` (months new to the store
+built as tables of their own, indexed in one sort and attached). Reads come back as one pair of
+binary arrays (times, values) per sensor.
 
 The schema is versioned in ``schema_migrations``; opening a store applies the missing steps of
 :data:`MIGRATIONS` in place, each in its own transaction.
