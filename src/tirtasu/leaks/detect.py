@@ -546,6 +546,8 @@ def detect_leaks(
         cool = max_L + max(ref_lengths)
         return [k for k in known if k.closed is None or h - k.closed < cool]
 
+    wcache: dict = {}
+
     def evaluate(a: int, b: int, R: int, kn: list) -> dict | None:
         """Test the change of the mean residual over hours [a, b) against the R hours before."""
         L = b - a
@@ -557,8 +559,14 @@ def detect_leaks(
         Wm = noise.whitener((L, R), m)
         delta = Wm @ (mW - mR)[m]
         wmix = (wW * L + wR * R) / (L + R)
-        G = np.tensordot(wmix, bases, axes=(0, 0))[:, m] @ Wm.T  # (n, cm)
-        F = fault_dirs[:, m] @ Wm.T
+        key = (L, R, m.tobytes())
+        if key not in wcache:
+            if len(wcache) > 64:
+                wcache.pop(next(iter(wcache)))
+            # whitened signatures of each snapshot and fault directions, once per window shape
+            wcache[key] = (np.stack([bases[k][:, m] @ Wm.T for k in range(n_s)]), fault_dirs[:, m] @ Wm.T)
+        wb, F = wcache[key]
+        G = np.tensordot(wmix, wb, axes=(0, 0))  # (n, cm)
         raw = (mW - mR)[m]
         # known sensor faults: whatever they do is explained (projected out)
         kf = [k for k in kn if k.kind == "fault"]
