@@ -168,3 +168,14 @@ def test_simulate_cli_writes_the_export_and_the_truth(ltown_path, tmp_path):
     (tmp_path / "bad.csv").write_text("link_id,start,end,peak_flow_m3h\np257,2025-01-02,2025-01-01,4\n")
     r = CliRunner().invoke(app, ["simulate", str(ltown_path), "-o", str(out), "--days", "1", "--leaks-file", str(tmp_path / "bad.csv")])
     assert r.exit_code == 1 and "bad.csv:2" in r.output
+
+
+def test_a_model_that_stops_when_unbalanced_still_runs_to_the_end():
+    """Richmond (LPS) asks EPANET to stop at an unconverged step; the truth must run on."""
+    from tests.conftest import NETWORKS
+
+    path = NETWORKS / "exeter-benchmarks" / "Richmond_standard.inp"
+    wn = load_model(path)
+    layout = SensorLayout(pressure=wn.junction_name_list[:5], flow=[wn.pipe_name_list[0]])
+    sim = simulate(Scenario(model=str(path), days=2, layout=layout))
+    assert sim.readings["pressure"].notna().all().all() and len(sim.times) == 576

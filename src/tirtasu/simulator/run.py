@@ -202,6 +202,10 @@ def simulate(scenario: Scenario, out_dir: str | Path | None = None, progress=Non
         # the truth is solved at least as tightly as EPANET's default (some models, L-Town
         # among them, loosen it to 0.01, which leaves ±2 % flow errors at valves)
         true.options.hydraulic.accuracy = min(float(true.options.hydraulic.accuracy or 1.0), ACCURACY)
+        # a model set to stop when a step does not converge would end the data early: carry on
+        # (10 more trials) as EPANET's "Unbalanced Continue 10" does
+        true.options.hydraulic.unbalanced = "CONTINUE"
+        true.options.hydraulic.unbalanced_value = 10
         wntr.network.write_inpfile(true, str(true_inp), units="CMH")
         with Engine(true_inp) as en:
             result = _step(en, sc, true, leak_nodes, coefficients, gamma, start, step, n_steps, rng, progress)
@@ -345,6 +349,9 @@ def _step(en: Engine, sc, true, leak_nodes, coefficients, gamma, start, step, n_
         if progress is not None and k % report_every == 0:
             progress(k / n_steps)
     elapsed = time.perf_counter() - t_start
+    if np.isnan(data[-1]).all() and data.shape[1]:
+        done = int((~np.isnan(data).all(axis=1)).sum())
+        raise RuntimeError(f"EPANET stopped after {done} of {n_steps} time steps; see the model's options")
     if progress is not None:
         progress(1.0)
 
