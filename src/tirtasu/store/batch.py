@@ -87,3 +87,22 @@ def sorted_unique(keys: np.ndarray, times: np.ndarray, values: np.ndarray):
         keep = np.concatenate([[True], ~repeat])
         keys, times, values = keys[keep], times[keep], values[keep]
     return keys, times, values
+
+
+def where_clause(conditions, placeholder: str) -> tuple[str, list]:
+    """A WHERE clause and its parameters from ``(sql, value)`` pairs, skipping None values.
+
+    Each ``sql`` holds ``{p}`` where its value goes; ``placeholder`` is the driver's (``?`` for
+    DuckDB, ``%s`` for psycopg). Values always travel as parameters, never in the SQL text.
+    """
+    parts, params = [], []
+    for sql, value in conditions:
+        if value is not None:
+            parts.append(sql.format(p=placeholder))
+            params.append(value)
+    return ("WHERE " + " AND ".join(parts)) if parts else "", params
+
+
+def day(value):
+    """A date from a datetime-like, or None."""
+    return None if value is None else pd.Timestamp(value).date()

@@ -31,7 +31,7 @@ from tirtasu.store.base import (
     alarm_record,
     token_frame,
 )
-from tirtasu.store.batch import lookup_keys, sensor_codes, sorted_unique, times_and_values
+from tirtasu.store.batch import day, lookup_keys, sensor_codes, sorted_unique, times_and_values, where_clause
 from tirtasu.store.timeutil import bucket_interval, to_utc_naive
 from tirtasu.telemetry.sensors import SENSOR_COLUMNS, make_registry
 
@@ -383,17 +383,9 @@ class DuckDBStore(Store):
         return len(df)
 
     def billing(self, start=None, end=None, dma=None) -> pd.DataFrame:
-        clauses, params = [], []
-        if start is not None:
-            clauses.append("b.period_start >= CAST(? AS DATE)")
-            params.append(pd.Timestamp(start).date())
-        if end is not None:
-            clauses.append("b.period_start < CAST(? AS DATE)")
-            params.append(pd.Timestamp(end).date())
-        if dma is not None:
-            clauses.append("c.dma = ?")
-            params.append(dma)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where, params = where_clause(
+            [("b.period_start >= {p}", day(start)), ("b.period_start < {p}", day(end)), ("c.dma = {p}", dma)], "?"
+        )
         return self._df(
             "SELECT b.customer_id, b.period_start, b.period_end, b.billed_m3, c.dma, c.category "
             f"FROM billing b LEFT JOIN customers c USING (customer_id) {where} "
@@ -420,16 +412,15 @@ class DuckDBStore(Store):
         return len(df)
 
     def quarantine(self, start=None, end=None, source=None, code=None, limit=None) -> pd.DataFrame:
-        clauses, params = [], []
-        for column, op, value in (("received_at", ">=", start), ("received_at", "<", end)):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(to_utc_naive(value))
-        for column, value in (("source", source), ("code", code)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where, params = where_clause(
+            [
+                ("received_at >= {p}", None if start is None else to_utc_naive(start)),
+                ("received_at < {p}", None if end is None else to_utc_naive(end)),
+                ("source = {p}", source),
+                ("code = {p}", code),
+            ],
+            "?",
+        )
         sql = f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine {where} ORDER BY received_at DESC, rowid DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"

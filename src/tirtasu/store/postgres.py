@@ -44,7 +44,7 @@ from tirtasu.store.base import (
     alarm_record,
     token_frame,
 )
-from tirtasu.store.batch import lookup_keys, sensor_codes, sorted_unique, times_and_values
+from tirtasu.store.batch import day, lookup_keys, sensor_codes, sorted_unique, times_and_values, where_clause
 from tirtasu.store.timeutil import bucket_spec, to_utc_naive
 from tirtasu.telemetry.sensors import SENSOR_COLUMNS, make_registry
 
@@ -796,17 +796,9 @@ class PostgresStore(Store):
         return len(df)
 
     def billing(self, start=None, end=None, dma=None) -> pd.DataFrame:
-        clauses, params = [], []
-        if start is not None:
-            clauses.append("b.period_start >= %s")
-            params.append(pd.Timestamp(start).date())
-        if end is not None:
-            clauses.append("b.period_start < %s")
-            params.append(pd.Timestamp(end).date())
-        if dma is not None:
-            clauses.append("c.dma = %s")
-            params.append(dma)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where, params = where_clause(
+            [("b.period_start >= {p}", day(start)), ("b.period_start < {p}", day(end)), ("c.dma = {p}", dma)], "%s"
+        )
         df = self._df(
             "SELECT b.customer_id, b.period_start, b.period_end, b.billed_m3, c.dma, c.category "
             f"FROM billing b LEFT JOIN customers c USING (customer_id) {where} "
@@ -838,16 +830,15 @@ class PostgresStore(Store):
         return len(df)
 
     def quarantine(self, start=None, end=None, source=None, code=None, limit=None) -> pd.DataFrame:
-        clauses, params = [], []
-        for column, op, value in (("received_at", ">=", start), ("received_at", "<", end)):
-            if value is not None:
-                clauses.append(f"{column} {op} %s")
-                params.append(_aware(value))
-        for column, value in (("source", source), ("code", code)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        where, params = where_clause(
+            [
+                ("received_at >= {p}", None if start is None else _aware(start)),
+                ("received_at < {p}", None if end is None else _aware(end)),
+                ("source = {p}", source),
+                ("code = {p}", code),
+            ],
+            "%s",
+        )
         # newest first for LIMIT, returned oldest first
         query = f"SELECT id, {', '.join(QUARANTINE_COLUMNS)} FROM quarantine {where} ORDER BY received_at DESC, id DESC"
         if limit is not None:
