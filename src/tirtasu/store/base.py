@@ -8,7 +8,8 @@ Tables (the same in every backend):
 
 ``sensors``    the registry: sensor_id, kind, unit (as the sensor reports), node_id, link_id,
                dma, description
-``readings``   sensor_id, time (UTC), value (internal unit); one value per (sensor_id, time)
+``readings``   sensor (by an integer key into ``sensors``), time (UTC), value (internal unit);
+               one value per (sensor, time)
 ``imports``    what was imported when, from where, with its checksum and report
 ``dma_nodes``  node_id → dma
 ``dma_links``  boundary links of each DMA with the sign that makes their flow an inflow
@@ -20,6 +21,8 @@ Tables (the same in every backend):
                secret), created_at, revoked_at
 ``alarms``     leak alarms: alarm_id, link_id, candidates, start_time, detected_at, flow_m3h, dma,
                status (open / acknowledged / repaired), assigned_to, history, updated_at
+``quarantine`` incoming records refused at ingestion: received_at, source, sensor_id, code,
+               reason, raw
 """
 
 from __future__ import annotations
