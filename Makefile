@@ -27,6 +27,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/bench_dashboard.py
+	$(BIN)/python benchmarks/bench_leaks.py --full
 
 clean:
 	rm -rf $(VENV) .tirtasu build src/*.egg-info
