@@ -156,7 +156,8 @@ def run(url: str, sensors: int, days: float, requests: int, seed: int = 1) -> di
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--store", action="append", help=f"Store URL(s) to measure (default: {DEFAULT_PG}).")
+    # argparse formats help with %, and the default URL holds one (%3D)
+    ap.add_argument("--store", action="append", help="Store URL(s) to measure (default: " + DEFAULT_PG.replace("%", "%%") + ").")
     ap.add_argument("--sensors", type=int, default=1000)
     ap.add_argument("--days", type=float, default=100_000 * 300 / 86400, help="Days of 5-min readings per sensor.")
     ap.add_argument("--requests", type=int, default=300)
