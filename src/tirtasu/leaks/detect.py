@@ -112,6 +112,15 @@ class DetectConfig:
     merge_m : float [m]
         A new alarm this close to a leak found less than ``merge_days`` earlier refines it.
     merge_days : float [d]
+    relocate_h : tuple of int [h]
+        This long after a leak was reported it is localized again with all the evidence since
+        its onset; if its best pipe has moved more than ``relocate_m`` a new row is written for it
+        (a corrected location, sent at that time) and it is tracked at its new place. Empty: never.
+    relocate_m : float [m]
+        How far the best pipe must have moved for a corrected location …
+    relocate_odds : float
+        … and how much more likely the leak must now be within ``radius_m`` of the new pipe than
+        of the one reported (and at least ``p_min``).
     sens_hours : tuple of float [h]
         Times of day of the hydraulic signatures.
     default_train_days : float [d]
@@ -143,6 +152,9 @@ class DetectConfig:
     repair_hours: int = 24
     merge_m: float = 400.0
     merge_days: float = 5.0
+    relocate_h: tuple = (48,)
+    relocate_m: float = 150.0
+    relocate_odds: float = 3.0
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
     default_train_days: float = 14.0
     min_train_days: float = 3.0
@@ -167,6 +179,8 @@ class _Known:
     low_hours: int = 0
     closed: int | None = None
     row: int | None = None
+    onset: int = 0  # estimated onset (hour index)
+    link: str = ""  # pipe last reported for it
 
 
 @dataclass
@@ -658,6 +672,57 @@ def detect_leaks(
         if h == n_hours:
             break
 
+        # ---- re-localize known leaks with the evidence gathered since their onset ------------
+        if localize and cfg.relocate_h:
+            for k in [k for k in known if k.kind == "leak" and k.closed is None and h - k.since in cfg.relocate_h]:
+                L_loc = h + 1 - k.onset
+                R_loc = min(max(cfg.ref_h, L_loc), 168)
+                if L_loc < 3 or k.onset - R_loc < 0:
+                    continue
+                others = [o for o in active_known(h) if o is not k]
+                ev = evaluate(k.onset, h + 1, R_loc, others)
+                if ev is None or ev["T_leak"] <= threshold:
+                    continue
+                G_r, d_r = ev["G"], ev["delta"]
+                if ev["Ak"] is not None:
+                    K, sk = ev["Ak"]
+                    vals, vecs = np.linalg.eigh(np.eye(len(d_r)) + (K * sk**2) @ K.T)
+                    Ais = (vecs / np.sqrt(vals)) @ vecs.T
+                    d_r, G_r = Ais @ d_r, G_r @ Ais
+                post_r, _, _ = node_posterior(d_r, G_r, cfg.model_error, prior=pipe_len_prior)
+                rk = rank_pipes(post_r, candidates, dist, radius_m=cfg.radius_m)
+                if DEBUG:
+                    print("relocate", hours[h], k.link, "->", rk.pipes[0], rk.probability[0], dist.pipe_to_pipe(k.link, rk.pipes[0]))
+                if dist.pipe_to_pipe(k.link, rk.pipes[0]) <= cfg.relocate_m:
+                    continue
+                # only when the evidence now clearly prefers the new place: within radius_m of
+                # it is more likely (by relocate_odds) than within radius_m of the pipe reported
+                t_old = dist.pipe_index[k.link]
+                d_old = np.minimum(
+                    dist.node_to_pipes(int(dist.pipe_ends[t_old, 0]), limit=cfg.radius_m * 1.01),
+                    dist.node_to_pipes(int(dist.pipe_ends[t_old, 1]), limit=cfg.radius_m * 1.01),
+                ) + dist.pipe_len / 2.0 + dist.pipe_len[t_old] / 2.0
+                d_old[t_old] = 0.0
+                p_old = float(sum(post_r[i] for i, e in enumerate(candidates) if d_old[dist.pipe_index[e]] <= cfg.radius_m))
+                if DEBUG:
+                    print("  p_new", rk.probability[0], "p_old", p_old)
+                if rk.probability[0] < max(cfg.p_min, cfg.relocate_odds * p_old):
+                    continue
+                top_r = np.argsort(post_r)[::-1][:50]
+                k.basis = np.einsum("i,sic->sc", post_r[top_r] / post_r[top_r].sum(), bases[:, top_r, :])
+                k.node, k.link = candidates[int(top_r[0])], rk.pipes[0]
+                prev = rows[k.row]
+                pl = wn.get_link(k.node)
+                rows.append({
+                    **prev,
+                    "link_id": rk.pipes[0],
+                    "start_time": min(hours[h] + pd.Timedelta(hours=1), end).strftime(TIME_FORMAT),
+                    "candidates": ";".join(rk.pipes[1:]),
+                    "node_id": pl.start_node_name if pl.start_node_name in wn.junction_name_list else pl.end_node_name,
+                    "p_within_300m": round(rk.probability[0], 3),
+                })
+                k.row = len(rows) - 1
+
         # ---- test for a new leak ------------------------------------------------------------
         best = None
         kn = active_known(h)
@@ -832,7 +897,7 @@ def detect_leaks(
         )
         known.append(
             _Known(kind="leak", basis=basis, since=h, node=link_map, nodes=[candidates[i] for i in top[:10]],
-                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, row=len(rows) - 1)
+                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, row=len(rows) - 1, onset=best_tau, link=link)
         )
     timings["detect"] = time.perf_counter() - t1
     say("detecting", 1.0)
