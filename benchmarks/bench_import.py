@@ -78,10 +78,9 @@ def time_duckdb(csv_path: Path, workdir: Path, run: int) -> float:
     return elapsed
 
 
-def time_tirtasu(csv_path: Path, workdir: Path, run: int, sensors: int) -> tuple[float, float, int]:
-    """Seconds for the whole import, seconds of it spent in ``store.add_readings``, readings added."""
-    db = workdir / f"store_{run}.duckdb"
-    store = open_store(str(db))
+def time_import(store, csv_path: Path, sensors: int) -> tuple[float, float, int]:
+    """Seconds for the whole import into ``store`` (closed afterwards), seconds of it spent in
+    ``store.add_readings``, readings added."""
     in_store = []
     write = store.add_readings
 
@@ -110,8 +109,15 @@ def time_tirtasu(csv_path: Path, workdir: Path, run: int, sensors: int) -> tuple
             raise RuntimeError(f"unexpected import result: {report.summary()}")
     finally:
         store.close()
-    db.unlink()
     return elapsed, sum(in_store), report.added
+
+
+def time_tirtasu(csv_path: Path, workdir: Path, run: int, sensors: int) -> tuple[float, float, int]:
+    """:func:`time_import` into a fresh DuckDB store file."""
+    db = workdir / f"store_{run}.duckdb"
+    result = time_import(open_store(str(db)), csv_path, sensors)
+    db.unlink()
+    return result
 
 
 def make_long_csv(wide: Path, long: Path) -> None:
@@ -158,38 +164,8 @@ def time_pg_copy(long_csv: Path, base: str) -> tuple[float, str, int]:
 
 
 def time_tirtasu_pg(csv_path: Path, base: str, sensors: int) -> tuple[float, float, int]:
-    """As :func:`time_tirtasu`, into a fresh PostgreSQL store."""
-    url = _pg_schema(base, "tirtasu_bench_import")
-    store = open_store(url)
-    in_store = []
-    write = store.add_readings
-
-    def timed_write(readings):
-        started = time.perf_counter()
-        try:
-            return write(readings)
-        finally:
-            in_store.append(time.perf_counter() - started)
-
-    store.add_readings = timed_write
-    try:
-        store.upsert_sensors(
-            pd.DataFrame(
-                {
-                    "sensor_id": [f"P_n{j + 1}" for j in range(sensors)],
-                    "kind": "pressure",
-                    "node_id": [f"n{j + 1}" for j in range(sensors)],
-                }
-            )
-        )
-        started = time.perf_counter()
-        report = import_file(store, csv_path)
-        elapsed = time.perf_counter() - started
-        if report.rejected or report.added == 0:
-            raise RuntimeError(f"unexpected import result: {report.summary()}")
-    finally:
-        store.close()
-    return elapsed, sum(in_store), report.added
+    """:func:`time_import` into a fresh PostgreSQL store."""
+    return time_import(open_store(_pg_schema(base, "tirtasu_bench_import")), csv_path, sensors)
 
 
 def main_postgres(args) -> int:
