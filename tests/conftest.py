@@ -12,6 +12,17 @@ import pytest
 
 NETWORKS = Path(epyt.__file__).parent / "networks"
 POSTGRES_HINT = "PostgreSQL tests need TIRTASU_TEST_POSTGRES_URL, e.g. postgresql://postgres@127.0.0.1:5432/test"
+MQTT_HINT = "MQTT tests need TIRTASU_TEST_MQTT_URL, e.g. mqtt://127.0.0.1:1883"
+
+
+def server_url(config, variable: str, hint: str) -> str:
+    """A test server's URL from the environment; skip without it, fail under CI (it must be there)."""
+    url = os.environ.get(variable)
+    if not url:
+        if config.ci:
+            pytest.fail(hint, pytrace=False)
+        pytest.skip(hint)
+    return url
 
 
 def pytest_configure(config):
@@ -32,13 +43,14 @@ def net1_path() -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_url(request) -> str:
-    """The test server's URL; skips without it (fails under CI, where the server must be there)."""
-    url = os.environ.get("TIRTASU_TEST_POSTGRES_URL")
-    if not url:
-        if request.config.ci:
-            pytest.fail(POSTGRES_HINT, pytrace=False)
-        pytest.skip(POSTGRES_HINT)
-    return url
+    """The PostgreSQL test server's URL (see :func:`server_url`)."""
+    return server_url(request.config, "TIRTASU_TEST_POSTGRES_URL", POSTGRES_HINT)
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(request) -> str:
+    """The MQTT test broker's URL (see :func:`server_url`)."""
+    return server_url(request.config, "TIRTASU_TEST_MQTT_URL", MQTT_HINT)
 
 
 @pytest.fixture

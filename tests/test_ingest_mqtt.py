@@ -32,22 +32,11 @@ paho = pytest.importorskip("paho.mqtt.client")
 from tirtasu.ingest.mqtt import Ingester, parse_broker_url  # noqa: E402
 from tirtasu.store import open_store  # noqa: E402
 
-MQTT_HINT = "MQTT tests need TIRTASU_TEST_MQTT_URL, e.g. mqtt://127.0.0.1:1883"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 T0 = 1_700_000_000.0
 
 
 # -- servers ------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def mqtt_url(request) -> str:
-    url = os.environ.get("TIRTASU_TEST_MQTT_URL")
-    if not url:
-        if request.config.ci:
-            pytest.fail(MQTT_HINT, pytrace=False)
-        pytest.skip(MQTT_HINT)
-    return url
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
