@@ -104,8 +104,12 @@ class DetectConfig:
         pumps, valves and repairs do not last).
     model_error : float
         Relative error of the hydraulic signatures (localization temperature).
-    shrinkage : float
-        Shrinkage of the residual covariance towards its diagonal.
+    shrinkage : float or None
+        Shrinkage of the residual correlation towards the identity. None: chosen from the
+        training period (the one under which residuals of half of its days are most likely
+        given the correlation learnt on the other half). Where the sensors share most of their
+        noise (demand swings seen by all), even a little shrinkage hides the differences
+        between sensors that place a leak.
     repair_fraction : float
         A leak is closed when its flow stays below this fraction of its peak for ``repair_hours``.
     repair_hours : int [h]
@@ -121,6 +125,17 @@ class DetectConfig:
     relocate_odds : float
         … and how much more likely the leak must now be within ``radius_m`` of the new pipe than
         of the one reported (and at least ``p_min``).
+    water_price_eur_m3 : float [€/m³]
+        What a cubic metre of lost water costs the utility (production, or the tariff it could
+        have been sold at) …
+    crew_cost_eur : float [€]
+        … and what sending a crew to a place where there is no leak costs. An alarm is raised
+        only when the water it would save (``p_within_300m`` × flow × ``value_horizon_days``)
+        is worth more than the expected cost of a visit in vain; until then it waits for more
+        evidence. 0: no such rule. The defaults are BattLeDIM's (0.80 €/m³, 500 €).
+    value_horizon_days : float [d]
+        How long a leak left unreported would run on (until it surfaces or is found by a
+        survey).
     sens_hours : tuple of float [h]
         Times of day of the hydraulic signatures.
     default_train_days : float [d]
@@ -147,12 +162,15 @@ class DetectConfig:
     known_change: float = 0.5
     known_floor_m3h: float = 0.5
     model_error: float = 0.15
-    shrinkage: float = 0.3
+    shrinkage: float | None = None
     repair_fraction: float = 0.35
     repair_hours: int = 24
     merge_m: float = 400.0
     merge_days: float = 5.0
     relocate_h: tuple = (48,)
+    water_price_eur_m3: float = 0.8
+    crew_cost_eur: float = 500.0
+    value_horizon_days: float = 14.0
     relocate_m: float = 150.0
     relocate_odds: float = 3.0
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
@@ -242,6 +260,48 @@ def _snapshot_weights(hours: tuple, n: int = 24) -> np.ndarray:
     return W
 
 
+SHRINKAGE_GRID = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6)
+
+
+def choose_shrinkage(Z: np.ndarray, day: np.ndarray, grid=SHRINKAGE_GRID) -> float:
+    """Shrinkage of the residual correlation towards the identity, by two-fold cross-validation
+    over days.
+
+    The correlation is learnt on the even days and the odd days in turn; the Gaussian
+    log-likelihood of the other days' complete hourly residuals (standardised) is summed. The
+    shrinkage that makes it largest suits a correlation learnt on half the days; learnt on all
+    of them the estimate is twice as precise, and half that shrinkage is returned (the best
+    shrinkage falls as the inverse of the number of samples, Ledoit & Wolf 2004).
+
+    Parameters
+    ----------
+    Z : numpy.ndarray (hours, channels)
+        Training residuals, centred.
+    day : numpy.ndarray (hours,)
+        Day number of each hour.
+    """
+    c = Z.shape[1]
+    ok = np.isfinite(Z).all(axis=1)
+    sd = np.sqrt(np.maximum(np.nanvar(Z, axis=0), 1e-12))
+    X = Z[ok] / sd
+    fold = (day[ok] % 2).astype(bool)
+    if c < 2 or min(fold.sum(), (~fold).sum()) <= c + 2:
+        return 0.3  # too little data to tell: lean on the diagonal
+    total = np.zeros(len(grid))
+    for train in (fold, ~fold):
+        A, B = X[train], X[~train]
+        C = np.atleast_2d(np.nan_to_num(np.corrcoef(A.T)))
+        SB = (B.T @ B) / len(B)
+        for i, lam in enumerate(grid):
+            S = (1 - lam) * C + lam * np.eye(c)
+            sign, logdet = np.linalg.slogdet(S)
+            if sign <= 0:
+                total[i] = -np.inf
+                continue
+            total[i] += -0.5 * len(B) * (logdet + np.trace(np.linalg.solve(S, SB)))
+    return 0.5 * float(grid[int(np.argmax(total))])
+
+
 class _Noise:
     """Covariance of L-hour means of the residuals, learnt from the training period.
 
@@ -252,7 +312,7 @@ class _Noise:
     the training length the standard deviation falls as 1/√L.
     """
 
-    def __init__(self, Ztr: np.ndarray, lengths, shrinkage: float):
+    def __init__(self, Ztr: np.ndarray, lengths, shrinkage: float | None, day: np.ndarray | None = None):
         n, c = Ztr.shape
         Zc = Ztr - np.nanmean(Ztr, axis=0)
         sd1 = np.sqrt(np.maximum(np.nanvar(Zc, axis=0), 1e-12))
@@ -262,6 +322,9 @@ class _Noise:
         else:
             C = np.eye(c)
         C = np.atleast_2d(np.nan_to_num(C))
+        if shrinkage is None:
+            shrinkage = choose_shrinkage(Zc, day) if day is not None else 0.3
+        self.shrinkage = float(shrinkage)
         self.C = (1 - shrinkage) * C + shrinkage * np.eye(c)
         self.sd: dict[int, np.ndarray] = {}
         filled = np.where(np.isfinite(Zc), Zc, 0.0)
@@ -517,7 +580,10 @@ def detect_leaks(
 
     # -- noise model from training -----------------------------------------------------------
     ref_lengths = {max(cfg.ref_h, L // 2) for L in cfg.windows_h}
-    noise = _Noise(Zv[train_h], list(cfg.windows_h) + sorted(ref_lengths) + [24], cfg.shrinkage)
+    noise = _Noise(
+        Zv[train_h], list(cfg.windows_h) + sorted(ref_lengths) + [24], cfg.shrinkage,
+        day=np.asarray((hours[train_h] - hours[0]).days),
+    )
 
     # effective dimension of the leak signatures (whitened, daily means): how many independent
     # directions a leak can take; the alarm threshold grows with it (the best of more directions
@@ -527,7 +593,7 @@ def detect_leaks(
     energy = np.cumsum(sv**2) / max(float((sv**2).sum()), 1e-300)
     d_eff = int(np.searchsorted(energy, 0.99) + 1)
     threshold = cfg.threshold
-    notes_debug = {"d_eff": d_eff, "threshold": threshold}
+    notes_debug = {"d_eff": d_eff, "threshold": threshold, "shrinkage": noise.shrinkage}
 
     # prefix sums for fast window means
     finite = np.isfinite(Zv)
@@ -875,6 +941,12 @@ def detect_leaks(
                 dist.pipe_to_pipe(link, p) <= cfg.radius_m for p in pending[-cfg.stable_h :]
             )
             if p300 < cfg.p_min and not stable and streak - cfg.persist_h < cfg.max_wait_h:
+                continue
+            # worth a crew? the water it would save if it is where we say, against a visit in
+            # vain if it is not (a small leak with an uncertain place waits for more evidence)
+            if cfg.crew_cost_eur > 0 and (
+                p300 * q_hat * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3 < (1.0 - p300) * cfg.crew_cost_eur
+            ):
                 continue
         else:
             link, alts, p300 = "", [], float("nan")
