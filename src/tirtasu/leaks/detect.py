@@ -153,7 +153,7 @@ class DetectConfig:
     balance_z: float = 2.0
     balance_strong_z: float = 6.0
     persist_h: int = 3
-    p_min: float = 0.4
+    p_min: float = 0.55
     localize_with_balance: bool = True
     localize_since_onset: bool = False
     balance_each_meter: bool = False
