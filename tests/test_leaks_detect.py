@@ -247,3 +247,38 @@ def test_shrinkage_follows_how_much_noise_the_sensors_share():
     # the fixed shrinkage of before overstates the noise between sensors several times over
     W30 = _Noise(shared(hours), [24], 0.3).whitener((1,), np.ones(c, dtype=bool))
     assert np.mean(np.sum((fresh @ W30.T) ** 2, axis=1)) < 0.5 * c
+
+
+def test_signatures_of_a_model_with_outdated_demands_are_calibrated_to_the_measured_inflow(net3):
+    """A model whose demands are 40 % low (an outdated model), scaled to the demand measured at
+    that hour, gives the signatures of the model with the right demands; uncalibrated, its
+    signatures are far off (flows in the pipes and the pumps' working points differ)."""
+    import copy
+
+    import wntr
+
+    from tirtasu.leaks.sensitivity import sensitivities
+
+    low = copy.deepcopy(net3)
+    for _, junction in low.junctions():
+        for d in junction.demand_timeseries_list:
+            d.base_value *= 0.6
+    sensors = ["101", "123", "149", "185", "211", "253"]
+    candidates = ["107", "119", "141", "163", "189", "219", "247", "275"]
+    hour = 7.0
+    right = sensitivities(net3, sensors, [], candidates, hours=(hour,), leak_m3h=5.0)
+    # what the meters would say at that hour: the right model's total demand then [m³/h]
+    at_hour = copy.deepcopy(net3)
+    at_hour.options.time.duration = 0
+    at_hour.options.time.pattern_start = int(hour * 3600)
+    demand = wntr.sim.EpanetSimulator(at_hour).run_sim().node["demand"][at_hour.junction_name_list]
+    total = float(demand.iloc[0].sum()) * 3600.0  # m³/s → m³/h
+    uncalibrated = sensitivities(low, sensors, [], candidates, hours=(hour,), leak_m3h=5.0)
+    calibrated = sensitivities(low, sensors, [], candidates, hours=(hour,), leak_m3h=5.0, total_demand_m3h={hour: total})
+
+    def rel(a, b):
+        return np.linalg.norm(a.dp - b.dp) / np.linalg.norm(b.dp)
+
+    assert calibrated.demand_multiplier[0] == pytest.approx(1 / 0.6, rel=0.02)
+    assert rel(calibrated, right) < 0.02
+    assert rel(uncalibrated, right) > 0.3

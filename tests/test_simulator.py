@@ -179,3 +179,13 @@ def test_a_model_that_stops_when_unbalanced_still_runs_to_the_end():
     layout = SensorLayout(pressure=wn.junction_name_list[:5], flow=[wn.pipe_name_list[0]])
     sim = simulate(Scenario(model=str(path), days=2, layout=layout))
     assert sim.readings["pressure"].notna().all().all() and len(sim.times) == 576
+
+
+def test_demand_scale_makes_the_true_demands_a_multiple_of_the_model(net1_path):
+    """An outdated model: with ``demand_scale`` 1.3 every smart meter reads 1.3 times what the
+    model's demand gives (150 GPM × 1.3 at node 11 at 00:00, in L/h), and so does the total."""
+    layout = SensorLayout(demand=["11", "23"])
+    plain = simulate(Scenario(model=str(net1_path), start="2025-01-01", days=0.5, layout=layout, **QUIET))
+    grown = simulate(Scenario(model=str(net1_path), start="2025-01-01", days=0.5, layout=layout, demand_scale=1.3, **QUIET))
+    assert grown.readings["demand"]["11"].iloc[0] == pytest.approx(1.3 * 150 * 3.785411784 * 60, rel=1e-6)
+    np.testing.assert_allclose(grown.consumption["total"].to_numpy(), 1.3 * plain.consumption["total"].to_numpy(), rtol=1e-6)

@@ -87,6 +87,7 @@ def simulate(
     faults: int = typer.Option(0, help="Number of random sensor faults (drift, stuck, gap, spikes)."),
     roughness_cv: float = typer.Option(0.05, help="Model error: coefficient of variation of pipe roughness."),
     demand_bias_cv: float = typer.Option(0.05, help="Model error: coefficient of variation of node base demands."),
+    demand_scale: float = typer.Option(1.0, help="Model error: the true demands are this multiple of the model's (an outdated model)."),
     demand_noise: float = typer.Option(0.05, help="Demand noise: sd of the per-group multiplicative noise."),
     scenario_file: Path = typer.Option(None, "--scenario", help="Re-run a scenario.json written by an earlier run."),
 ):
@@ -136,6 +137,7 @@ def simulate(
                 faults=random_faults(layout, faults, start, end, rng) if faults else [],
                 roughness_cv=roughness_cv,
                 demand_bias_cv=demand_bias_cv,
+                demand_scale=demand_scale,
                 demand_noise_group=demand_noise,
             )
         with progress_bar() as bar:

@@ -54,6 +54,8 @@ class BenchCase:
         ``sparse``: half as many pressure sensors.
     noise : float
         Multiplier of the simulator's default sensor and demand noise.
+    demand_scale : float
+        The true network's demands are this multiple of the model's (an outdated model).
     leaks : int
     quick : bool
         Part of the quick set.
@@ -66,11 +68,13 @@ class BenchCase:
     noise: float = 1.0
     leaks: int = 6
     quick: bool = False
+    demand_scale: float = 1.0
 
     @property
     def name(self) -> str:
         extra = "" if self.layout == "full" else f", {self.layout}"
         extra += "" if self.noise == 1.0 else f", noise×{self.noise:g}"
+        extra += "" if self.demand_scale == 1.0 else f", demand×{self.demand_scale:g}"
         return f"{self.network} #{self.seed}{extra}"
 
 
@@ -84,6 +88,7 @@ CASES = [
     BenchCase("L-Town", 15, "tuning", noise=2.0),
     BenchCase("ky2", 22, "tuning"),
     BenchCase("ky2", 23, "tuning", layout="sparse"),
+    BenchCase("L-Town", 16, "tuning", demand_scale=1.3),
     # held out: other seeds, another network
     BenchCase("L-Town", 111, "held-out", quick=True),
     BenchCase("L-Town", 112, "held-out", quick=True),
@@ -93,6 +98,7 @@ CASES = [
     BenchCase("L-Town", 115, "held-out", noise=2.0),
     BenchCase("ky4", 122, "held-out"),
     BenchCase("ky4", 123, "held-out", layout="sparse"),
+    BenchCase("L-Town", 116, "held-out", demand_scale=1.3),
 ]
 
 
@@ -128,6 +134,7 @@ def build_scenario(case: BenchCase):
         seed=case.seed,
         layout=layout,
         leaks=leaks,
+        demand_scale=case.demand_scale,
     )
     if case.noise != 1.0:
         sc.noise_sd = {k: v * case.noise for k, v in sc.noise_sd.items()}
@@ -142,7 +149,7 @@ def simulate_case(case: BenchCase, cache: Path | None = None):
 
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        f = cache / f"{case.network}-{case.seed}-{case.layout}-{case.noise:g}-{case.leaks}.pkl"
+        f = cache / f"{case.network}-{case.seed}-{case.layout}-{case.noise:g}-{case.leaks}-{case.demand_scale:g}.pkl"
         if f.is_file():
             with open(f, "rb") as fh:
                 return pickle.load(fh)

@@ -138,6 +138,10 @@ class DetectConfig:
         survey).
     sens_hours : tuple of float [h]
         Times of day of the hydraulic signatures.
+    calibrate_demand : bool
+        Scale the model's demands at each of ``sens_hours`` to the water measured into the
+        network then in training (source meters minus tank filling; needs every source
+        metered), so that the signatures see the flows the pipes really carry.
     default_train_days : float [d]
         Training length when no training end is given.
     min_train_days : float [d]
@@ -174,6 +178,7 @@ class DetectConfig:
     relocate_m: float = 150.0
     relocate_odds: float = 3.0
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
+    calibrate_demand: bool = True
     default_train_days: float = 14.0
     min_train_days: float = 3.0
     radius_m: float = 300.0
@@ -393,7 +398,23 @@ def _pump_on_share(data: LeakInputs, train: np.ndarray, wn, hour: float) -> dict
     return out
 
 
-def _hour_sensitivity(wn, rm, data, train, candidates, hour, levels) -> Sensitivity:
+def _measured_demand(rm, data, train_end, hours) -> dict[float, float]:
+    """Mean water demand of the network [m³/h] in training, in the hour of the day that begins
+    at each of ``hours`` (the hour an hourly demand pattern holds its value from then)."""
+    inflow = rm.inflow_hourly(data)
+    inflow = inflow[(inflow.index < train_end) & np.isfinite(inflow.to_numpy())]
+    out = {}
+    if inflow.empty:
+        return out
+    hod = inflow.index.hour.to_numpy()
+    for h in hours:
+        at = hod == int(np.floor(h)) % 24
+        if at.sum() >= 3:
+            out[h] = float(inflow.to_numpy()[at].mean())
+    return out
+
+
+def _hour_sensitivity(wn, rm, data, train, candidates, hour, levels, demand=None) -> Sensitivity:
     """Signatures at ``hour``, averaged over the metered pumps' states as often as they occur then."""
     share = _pump_on_share(data, train, wn, hour)
     pumps = sorted(share, key=lambda p: -abs(share[p] - 0.5))[:3]  # the most undecided count most
@@ -408,7 +429,7 @@ def _hour_sensitivity(wn, rm, data, train, candidates, hour, levels) -> Sensitiv
     total = sum(w for _, w in combos)
     parts = [
         (sensitivities(wn, rm.pressure_sensors, rm.flow_sensors, candidates, hours=(hour,), tank_levels=levels,
-                       tanks=rm.level_sensors, link_status=status), w / total)
+                       tanks=rm.level_sensors, link_status=status, total_demand_m3h=demand), w / total)
         for status, w in combos
     ]
     first = parts[0][0]
@@ -515,9 +536,18 @@ def detect_leaks(
     if sensitivity is None:
         say("computing hydraulic signatures", 0.0)
         levels = {t: float(np.nanmean(data.level[t][train])) for t in rm.level_sensors}
+        demand = _measured_demand(rm, data, train_end, cfg.sens_hours) if cfg.calibrate_demand else {}
         sens_list = [
-            _hour_sensitivity(wn, rm, data, train, candidates, h, levels) for h in cfg.sens_hours
+            _hour_sensitivity(wn, rm, data, train, candidates, h, levels, demand) for h in cfg.sens_hours
         ]
+        if demand:
+            mult = [s.demand_multiplier[0] for s in sens_list]
+            notes.append(
+                "signatures computed with the model's demands scaled to the water measured into the network in "
+                "training (" + ", ".join(f"{h:02.0f}:00 ×{m:.2f}" for h, m in zip(cfg.sens_hours, mult)) + ")"
+                + ("; the model's demands are far from what the meters say: check its base demands and patterns"
+                   if any(abs(m - 1) > 0.25 for m in mult) else "")
+            )
     else:
         sens_list = list(sensitivity) if isinstance(sensitivity, (list, tuple)) else [sensitivity] * len(cfg.sens_hours)
         if [s.pressure_sensors for s in sens_list] != [rm.pressure_sensors] * len(sens_list) or any(

@@ -178,6 +178,14 @@ class ResidualModel:
         scale = np.where(n_ok > 0, d.shape[1] / np.maximum(n_ok, 1), np.nan)
         return total * scale
 
+    def inflow_hourly(self, inputs: LeakInputs) -> pd.Series:
+        """Water into the network per hour [m³/h] (metered source inflow minus tank filling);
+        empty unless every source is metered (``has_balance``)."""
+        if not self.has_balance:
+            return pd.Series(dtype=float)
+        step_h = inputs.step / pd.Timedelta(hours=1)
+        return self._balance(inputs, max(1, int(round(1.0 / step_h))))
+
     def _balance(self, inputs: LeakInputs, fill: int) -> pd.Series:
         """Water into the network per hour [m³/h]: metered source inflow minus tank filling."""
         idx = inputs.index

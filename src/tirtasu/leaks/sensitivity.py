@@ -33,6 +33,7 @@ __all__ = ["Sensitivity", "sensitivities"]
 EN_TANKLEVEL = 8  # EN_TANKLEVEL: a tank's initial water level [m]
 EN_INITSTATUS = 4  # a link's initial status (0 closed, 1 open)
 EN_TRIALS = 0
+EN_DEMANDMULT = 4  # EN_setoption: global demand multiplier
 
 
 @dataclass
@@ -61,6 +62,9 @@ class Sensitivity:
         Flow through each metered link without a leak.
     hours : tuple of float
         Hours of the day the steady states were solved at (the arrays are their mean).
+    demand_multiplier : tuple of float
+        Multiplier applied to all the model's demands at each hour, so that they add up to
+        the measured inflow (1.0 where none was given).
     """
 
     nodes: list
@@ -73,6 +77,7 @@ class Sensitivity:
     base_pressure: np.ndarray
     base_flow: np.ndarray
     hours: tuple
+    demand_multiplier: tuple = ()
 
 
 def _cmh_copy(wn: wntr.network.WaterNetworkModel, path: Path) -> None:
@@ -89,6 +94,7 @@ def sensitivities(
     tank_levels: dict[str, float] | None = None,
     tanks: list[str] | None = None,
     link_status: dict[str, bool] | None = None,
+    total_demand_m3h: dict[float, float] | None = None,
     progress=None,
 ) -> Sensitivity:
     """Sensitivity of pressure and flow sensors to a leak at each candidate node.
@@ -116,6 +122,12 @@ def sensitivities(
         Pumps or valves to hold open (True) or closed (False) in the steady states, e.g. a
         pump's state at that hour of the day (a running pump draws more flow through the mains
         and makes the sensors more sensitive).
+    total_demand_m3h : dict, optional [m³/h]
+        Measured water demand of the network (inflow minus tank filling, background leakage
+        included) at some of ``hours``: the model's demands at that hour are scaled to add up
+        to it, so that the pipes carry the flows they really carry (head losses, and with them
+        how far a leak is felt, grow with flow). A model whose demands are outdated is thus
+        calibrated against the leak-free period.
     progress : callable, optional
         Called with the fraction done.
     """
@@ -168,8 +180,27 @@ def sensitivities(
 
             total = len(hours) * (n + 1)
             done = 0
+            junction_idx = [en.node_index(j) for j in wn.junction_name_list]
+            model_mult = ctypes.c_double()
+            en._check(lib.EN_getoption(ph, EN_DEMANDMULT, ctypes.byref(model_mult)), "reading the demand multiplier")
+            model_mult = float(model_mult.value) or 1.0
+            multipliers = []
             for hour in hours:
                 en.set_time(EN_PATTERNSTART, int(round(hour * 3600)))
+                target = (total_demand_m3h or {}).get(hour)
+                mult = model_mult
+                if target is not None and np.isfinite(target) and target > 0:
+                    en.set_option(EN_DEMANDMULT, 1.0)
+                    en._check(lib.EN_openH(ph), "opening hydraulics")
+                    try:
+                        solve()
+                        model_total = sum(en.node_value(i, EN_DEMAND) for i in junction_idx)
+                    finally:
+                        lib.EN_closeH(ph)
+                    if model_total > 1e-9:
+                        mult = float(target) / model_total
+                en.set_option(EN_DEMANDMULT, mult)
+                multipliers.append(mult / model_mult)
                 en._check(lib.EN_openH(ph), "opening hydraulics")
                 try:
                     solve()
@@ -209,4 +240,5 @@ def sensitivities(
         base_pressure=base_p,
         base_flow=base_q,
         hours=hours,
+        demand_multiplier=tuple(multipliers),
     )

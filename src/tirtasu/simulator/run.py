@@ -123,6 +123,10 @@ def _perturb_true_network(wn: wntr.network.WaterNetworkModel, sc: Scenario, rng:
             factor = float(np.exp(rng.normal(-sigma**2 / 2, sigma)))
             for d in junction.demand_timeseries_list:
                 d.base_value *= factor
+    if sc.demand_scale != 1.0:
+        for _, junction in wn.junctions():
+            for d in junction.demand_timeseries_list:
+                d.base_value *= sc.demand_scale
 
 
 def _split_leak_pipes(wn, sc: Scenario) -> dict[str, str]:
