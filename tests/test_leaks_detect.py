@@ -249,7 +249,7 @@ def test_shrinkage_follows_how_much_noise_the_sensors_share():
     assert np.mean(np.sum((fresh @ W30.T) ** 2, axis=1)) < 0.5 * c
 
 
-def test_signatures_of_a_model_with_outdated_demands_are_calibrated_to_the_measured_inflow(net3):
+def test_signatures_of_a_model_with_outdated_demands_are_calibrated_to_the_measured_inflow(net3, tmp_path):
     """A model whose demands are 40 % low (an outdated model), scaled to the demand measured at
     that hour, gives the signatures of the model with the right demands; uncalibrated, its
     signatures are far off (flows in the pipes and the pumps' working points differ)."""
@@ -271,7 +271,8 @@ def test_signatures_of_a_model_with_outdated_demands_are_calibrated_to_the_measu
     at_hour = copy.deepcopy(net3)
     at_hour.options.time.duration = 0
     at_hour.options.time.pattern_start = int(hour * 3600)
-    demand = wntr.sim.EpanetSimulator(at_hour).run_sim().node["demand"][at_hour.junction_name_list]
+    results = wntr.sim.EpanetSimulator(at_hour).run_sim(file_prefix=str(tmp_path / "net3"))
+    demand = results.node["demand"][at_hour.junction_name_list]
     total = float(demand.iloc[0].sum()) * 3600.0  # m³/s → m³/h
     uncalibrated = sensitivities(low, sensors, [], candidates, hours=(hour,), leak_m3h=5.0)
     calibrated = sensitivities(low, sensors, [], candidates, hours=(hour,), leak_m3h=5.0, total_demand_m3h={hour: total})
@@ -282,3 +283,18 @@ def test_signatures_of_a_model_with_outdated_demands_are_calibrated_to_the_measu
     assert calibrated.demand_multiplier[0] == pytest.approx(1 / 0.6, rel=0.02)
     assert rel(calibrated, right) < 0.02
     assert rel(uncalibrated, right) > 0.3
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.8])
+def test_demand_calibration_reads_how_outdated_the_model_is(net3, scale):
+    """The multipliers the signatures are computed with are the ratio of the true demands to the
+    model's: 0.8 when the city uses 20 % less water than the model says (within 5 %)."""
+    import re
+
+    layout = default_layout(net3, np.random.default_rng(0), n_pressure=10)
+    sc = Scenario(model=str(NET3), start="2025-01-01", days=10, seed=3, layout=layout, demand_scale=scale)
+    report = detect_leaks(net3, _inputs(simulate(sc)), train_until=TRAIN_UNTIL)
+    note = next(n for n in report.notes if "scaled to the water measured" in n)
+    multipliers = [float(m) for m in re.findall(r"×([0-9.]+)", note)]
+    assert len(multipliers) == 4
+    assert multipliers == pytest.approx([scale] * 4, rel=0.05)

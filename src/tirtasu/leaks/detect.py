@@ -540,6 +540,11 @@ def detect_leaks(
         sens_list = [
             _hour_sensitivity(wn, rm, data, train, candidates, h, levels, demand) for h in cfg.sens_hours
         ]
+        if cfg.calibrate_demand and not demand:
+            notes.append(
+                "signatures computed with the model's own demands: the water into the network is not measured "
+                "(not every source metered), so they could not be scaled to it"
+            )
         if demand:
             mult = [s.demand_multiplier[0] for s in sens_list]
             notes.append(
