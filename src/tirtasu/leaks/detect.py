@@ -96,9 +96,11 @@ class DetectConfig:
         ``radius_m`` of the leak waits for more evidence …
     max_wait_h : int [h]
         … at most this long, then is raised with the best pipe then.
-    stable_h : int [h]
+    stable_h : int or None [h]
         An alarm whose best pipe stays within ``radius_m`` of itself this many hours in a row is
-        raised whatever its probability (in networks of long pipes no pipe gets a high one).
+        raised whatever its probability. None (the default): no such shortcut; a best pipe that
+        stays put with a low probability is usually a region the sensors cannot resolve, not a
+        place a crew will find the leak (tuning: 36 → 37 of 56 leaks found, € 48 → 51 %).
     persist_h : int [h]
         The evidence must hold this many consecutive hours before an alarm (transients of
         pumps, valves and repairs do not last).
@@ -162,7 +164,7 @@ class DetectConfig:
     localize_since_onset: bool = False
     balance_each_meter: bool = False
     max_wait_h: int = 24
-    stable_h: int = 6
+    stable_h: int | None = None
     known_change: float = 0.5
     known_floor_m3h: float = 0.5
     model_error: float = 0.15
@@ -972,7 +974,7 @@ def detect_leaks(
             # as much as a false alarm), at most max_wait_h
             # … unless the best pipe has stayed put (within radius_m) for stable_h hours
             pending.append(link)
-            stable = len(pending) >= cfg.stable_h and all(
+            stable = cfg.stable_h is not None and len(pending) >= cfg.stable_h and all(
                 dist.pipe_to_pipe(link, p) <= cfg.radius_m for p in pending[-cfg.stable_h :]
             )
             if p300 < cfg.p_min and not stable and streak - cfg.persist_h < cfg.max_wait_h:
