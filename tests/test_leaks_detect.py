@@ -181,6 +181,10 @@ def test_cli_detect_from_files(tmp_path, abrupt_case):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "J-UNKNOWN" in result.output and "Traceback" not in result.output
+    # a time zone that does not exist: named, before any work
+    result = CliRunner().invoke(app, args + ["--model-tz", "Asia/Jakrta"])
+    assert result.exit_code == 1
+    assert "Asia/Jakrta" in result.output and "not a time zone" in result.output
 
 
 def test_cli_detect_from_the_store(tmp_path, abrupt_case):
@@ -298,3 +302,56 @@ def test_demand_calibration_reads_how_outdated_the_model_is(net3, scale):
     multipliers = [float(m) for m in re.findall(r"×([0-9.]+)", note)]
     assert len(multipliers) == 4
     assert multipliers == pytest.approx([scale] * 4, rel=0.05)
+
+
+def test_worth_a_crew_by_hand():
+    """p × flow × 24 h × 14 d × 0.80 €/m³ against (1 − p) × 500 €: at p = 0.5 a leak of 2 m³/h
+    saves 268.80 € against 250 € (raise); 1.8 m³/h saves 241.92 € (wait)."""
+    from tirtasu.leaks import DetectConfig
+    from tirtasu.leaks.detect import worth_a_crew
+
+    cfg = DetectConfig()
+    assert worth_a_crew(0.5, 2.0, cfg)
+    assert not worth_a_crew(0.5, 1.8, cfg)
+    assert worth_a_crew(0.1, 20.0, cfg)  # 537.6 € against 450 €: a large leak, roughly placed
+    assert not worth_a_crew(0.1, 15.0, cfg)  # 403.2 € against 450 €
+    assert not worth_a_crew(float("nan"), 5.0, cfg) and not worth_a_crew(0.9, float("nan"), cfg)
+    assert worth_a_crew(0.01, 0.1, DetectConfig(crew_cost_eur=0.0))
+
+
+def test_shrinkage_with_a_constant_channel_and_gaps():
+    """A sensor that never moved in training and scattered gaps in the others do not push the
+    choice to the diagonal: shared noise still gets a small shrinkage."""
+    from tirtasu.leaks.detect import choose_shrinkage
+
+    rng = np.random.default_rng(3)
+    hours, c = 24 * 14, 20
+    day = np.arange(hours) // 24
+    Z = np.outer(rng.standard_normal(hours), rng.uniform(0.5, 1.5, c)) + 0.2 * rng.standard_normal((hours, c))
+    Z[:, 0] = 1.0  # stuck in training
+    Z[rng.random((hours, c)) < 0.05] = np.nan  # 5 % of the readings missing, scattered
+    assert choose_shrinkage(Z, day) <= 0.03
+
+
+def test_model_time_zone_matches_the_model_hours_with_utc_readings(net3):
+    """Readings in UTC from a city on UTC+7 whose model runs on local time: with the time zone
+    given, the demand calibration reads the model's 20 % excess (×0.8) as when model and
+    readings share a clock; without it, the hours are 7 h apart and the multipliers are off."""
+    import re
+
+    from tirtasu.leaks import DetectConfig
+
+    layout = default_layout(net3, np.random.default_rng(0), n_pressure=10)
+    sim = simulate(Scenario(model=str(NET3), start="2025-01-01", days=10, seed=3, layout=layout, demand_scale=0.8))
+    inputs = _inputs(sim)
+    shift = pd.Timedelta(hours=7)  # local (model) time → UTC
+    utc = LeakInputs(**{k: getattr(inputs, k).set_axis(getattr(inputs, k).index - shift) for k in ("pressure", "flow", "level", "demand")})
+    train_utc = pd.Timestamp(TRAIN_UNTIL) - shift
+
+    def multipliers(tz):
+        report = detect_leaks(net3, utc, train_until=train_utc, config=DetectConfig(model_timezone=tz))
+        note = next(n for n in report.notes if "scaled to the water measured" in n)
+        return [float(m) for m in re.findall(r"×([0-9.]+)", note)]
+
+    assert multipliers("Asia/Jakarta") == pytest.approx([0.8] * 4, rel=0.05)
+    assert max(abs(m - 0.8) for m in multipliers(None)) > 0.1

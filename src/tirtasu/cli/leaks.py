@@ -86,6 +86,18 @@ def _inputs_from_store(store: str | None, dma: str | None, start: str | None, en
     return LeakInputs(**frames), wn
 
 
+def _check_tz(name: str | None) -> str | None:
+    if name is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(f"--model-tz {name!r} is not a time zone name (e.g. Asia/Jakarta, Europe/Istanbul, UTC)")
+    return name
+
+
 @app.command("detect")
 def detect(
     model: Path = typer.Option(None, "--model", "-m", help="EPANET model (.inp, any units). Default with the store: the stored model."),
@@ -104,6 +116,13 @@ def detect(
     end: str = typer.Option(None, "--to", help="With the store: time to read up to (UTC, excluded)."),
     model_name: str = typer.Option(None, "--model-name", help="With the store: name of the stored model to use."),
     threshold: float = typer.Option(None, help="Alarm threshold (default tuned on simulations; higher: fewer, later alarms)."),
+    model_tz: str = typer.Option(
+        None, "--model-tz", help="Time zone the model's patterns and controls run on, e.g. Asia/Jakarta (default: UTC)."
+    ),
+    water_price: float = typer.Option(0.8, "--water-price", help="Value of a m³ of lost water (any currency; default BattLeDIM's 0.80 €)."),
+    crew_cost: float = typer.Option(
+        500.0, "--crew-cost", help="Cost of a crew visit where there is no leak (same currency; 0: alarm whatever the value)."
+    ),
     store: str = StoreOption,
 ):
     """Detect, localize and track leaks.
@@ -118,6 +137,7 @@ def detect(
     from tirtasu.leaks.detect import DetectConfig, detect_leaks
     from tirtasu.network import ModelError, load_model
 
+    model_tz = _check_tz(model_tz)
     use_files = any(p is not None for p in (pressures, flows, levels, demands))
     try:
         if use_files:
@@ -129,7 +149,7 @@ def detect(
             inputs, wn = _inputs_from_store(store, dma, start, end, model_name)
             if model is not None:
                 wn = load_model(model)
-        cfg = DetectConfig()
+        cfg = DetectConfig(model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost)
         if threshold is not None:
             cfg.threshold = threshold
         with _progress() as bar:

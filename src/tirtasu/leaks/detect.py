@@ -38,10 +38,10 @@ from scipy.stats import chi2 as chi2_dist
 
 from tirtasu.leaks.data import InputError, LeakInputs, SensorIssue, check_against_model, screen_sensors
 from tirtasu.leaks.localize import NetworkDistances, node_posterior, rank_pipes
-from tirtasu.leaks.residuals import ResidualModel
+from tirtasu.leaks.residuals import ResidualModel, model_hour
 from tirtasu.leaks.sensitivity import Sensitivity, sensitivities
 
-__all__ = ["DetectConfig", "LeakReport", "detect_leaks", "DETECTION_COLUMNS"]
+__all__ = ["DetectConfig", "LeakReport", "detect_leaks", "worth_a_crew", "DETECTION_COLUMNS"]
 
 BALANCE = "__balance__"
 DEBUG = False
@@ -95,7 +95,8 @@ class DetectConfig:
         An alarm whose best pipe has less than this posterior probability of being within
         ``radius_m`` of the leak waits for more evidence …
     max_wait_h : int [h]
-        … at most this long, then is raised with the best pipe then.
+        … at most this long, then is raised with the best pipe then (if it is worth a crew:
+        that rule has no time limit).
     stable_h : int or None [h]
         An alarm whose best pipe stays within ``radius_m`` of itself this many hours in a row is
         raised whatever its probability (in networks of long pipes no pipe gets a high one).
@@ -140,6 +141,11 @@ class DetectConfig:
         survey).
     sens_hours : tuple of float [h]
         Times of day of the hydraulic signatures.
+    model_timezone : str or None
+        Time zone the model's demand patterns and controls run on (the utility's local time,
+        e.g. ``"Asia/Jakarta"``); the readings are in UTC. None: the model runs on UTC. Used
+        to match each hour of data with the model's hour (signature snapshots, pump duty,
+        demand calibration).
     calibrate_demand : bool
         Scale the model's demands at each of ``sens_hours`` to the water measured into the
         network then in training (source meters minus tank filling; needs every source
@@ -180,6 +186,7 @@ class DetectConfig:
     relocate_m: float = 150.0
     relocate_odds: float = 3.0
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
+    model_timezone: str | None = None
     calibrate_demand: bool = True
     default_train_days: float = 14.0
     min_train_days: float = 3.0
@@ -267,6 +274,33 @@ def _snapshot_weights(hours: tuple, n: int = 24) -> np.ndarray:
     return W
 
 
+def worth_a_crew(p_within: float, flow_m3h: float, cfg: "DetectConfig") -> bool:
+    """Whether sending a crew to a leak is worth it: the water it would save if it is where we
+    say, against a visit in vain if it is not.
+
+    Parameters
+    ----------
+    p_within : float
+        Probability that the leak is within ``cfg.radius_m`` of the pipe reported.
+    flow_m3h : float [m³/h]
+        Its estimated flow.
+    cfg : DetectConfig
+        ``water_price_eur_m3`` [€/m³], ``crew_cost_eur`` [€], ``value_horizon_days`` [d].
+
+    Returns
+    -------
+    bool
+        ``p × flow × 24 × horizon × price ≥ (1 − p) × crew cost``; always True when the crew
+        cost is 0, False when the probability or the flow is not a number.
+    """
+    if cfg.crew_cost_eur <= 0:
+        return True
+    if not (np.isfinite(p_within) and np.isfinite(flow_m3h)):
+        return False
+    saved = p_within * max(flow_m3h, 0.0) * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3
+    return bool(saved >= (1.0 - p_within) * cfg.crew_cost_eur)
+
+
 SHRINKAGE_GRID = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6)
 
 
@@ -287,17 +321,20 @@ def choose_shrinkage(Z: np.ndarray, day: np.ndarray, grid=SHRINKAGE_GRID) -> flo
     day : numpy.ndarray (hours,)
         Day number of each hour.
     """
-    c = Z.shape[1]
-    ok = np.isfinite(Z).all(axis=1)
-    sd = np.sqrt(np.maximum(np.nanvar(Z, axis=0), 1e-12))
-    X = Z[ok] / sd
-    fold = (day[ok] % 2).astype(bool)
+    # channels that vary (a constant one has no correlation to learn), standardised, gaps at
+    # the mean (so that one sensor's gap does not take the others' hours with it)
+    sd = np.sqrt(np.nan_to_num(np.nanvar(Z, axis=0))) if len(Z) else np.zeros(Z.shape[1])
+    live = sd > 1e-9
+    c = int(live.sum())
+    X = np.nan_to_num((Z[:, live] - np.nanmean(Z[:, live], axis=0)) / np.where(sd[live] > 0, sd[live], 1.0))
+    fold = (day % 2).astype(bool)
     if c < 2 or min(fold.sum(), (~fold).sum()) <= c + 2:
         return 0.3  # too little data to tell: lean on the diagonal
     total = np.zeros(len(grid))
     for train in (fold, ~fold):
         A, B = X[train], X[~train]
         C = np.atleast_2d(np.nan_to_num(np.corrcoef(A.T)))
+        np.fill_diagonal(C, 1.0)
         SB = (B.T @ B) / len(B)
         for i, lam in enumerate(grid):
             S = (1 - lam) * C + lam * np.eye(c)
@@ -378,11 +415,11 @@ class _Noise:
         return self._cache[key]
 
 
-def _pump_on_share(data: LeakInputs, train: np.ndarray, wn, hour: float) -> dict[str, float]:
-    """Share of the training readings within an hour of ``hour`` with each metered pump running."""
+def _pump_on_share(data: LeakInputs, train: np.ndarray, wn, hour: float, tz: str | None = None) -> dict[str, float]:
+    """Share of the training readings within an hour of ``hour`` (model clock) with each metered
+    pump running."""
     out = {}
-    idx = data.index[train]
-    hod = idx.hour + idx.minute / 60.0
+    hod = model_hour(data.index[train], tz)
     near = np.abs(((hod - hour + 12) % 24) - 12) <= 1.0
     for pump in wn.pump_name_list:
         if pump not in data.flow.columns:
@@ -400,15 +437,15 @@ def _pump_on_share(data: LeakInputs, train: np.ndarray, wn, hour: float) -> dict
     return out
 
 
-def _measured_demand(rm, data, train_end, hours) -> dict[float, float]:
-    """Mean water demand of the network [m³/h] in training, in the hour of the day that begins
-    at each of ``hours`` (the hour an hourly demand pattern holds its value from then)."""
+def _measured_demand(rm, data, train_end, hours, tz: str | None = None) -> dict[float, float]:
+    """Mean water demand of the network [m³/h] in training, in the hour of the day (model clock)
+    that begins at each of ``hours`` (the hour an hourly demand pattern holds its value from then)."""
     inflow = rm.inflow_hourly(data)
     inflow = inflow[(inflow.index < train_end) & np.isfinite(inflow.to_numpy())]
     out = {}
     if inflow.empty:
         return out
-    hod = inflow.index.hour.to_numpy()
+    hod = np.floor(model_hour(inflow.index, tz)).astype(int)
     for h in hours:
         at = hod == int(np.floor(h)) % 24
         if at.sum() >= 3:
@@ -418,7 +455,7 @@ def _measured_demand(rm, data, train_end, hours) -> dict[float, float]:
 
 def _hour_sensitivity(wn, rm, data, train, candidates, hour, levels, demand=None) -> Sensitivity:
     """Signatures at ``hour``, averaged over the metered pumps' states as often as they occur then."""
-    share = _pump_on_share(data, train, wn, hour)
+    share = _pump_on_share(data, train, wn, hour, rm.clock_tz)
     pumps = sorted(share, key=lambda p: -abs(share[p] - 0.5))[:3]  # the most undecided count most
     combos = [({}, 1.0)]
     for p in pumps:
@@ -511,7 +548,7 @@ def detect_leaks(
     # -- leak-free model ------------------------------------------------------------------
     t1 = time.perf_counter()
     say("learning the leak-free network", 0.0)
-    rm = ResidualModel(balance_each_meter=cfg.balance_each_meter).fit(data, train, wn)
+    rm = ResidualModel(balance_each_meter=cfg.balance_each_meter, clock_tz=cfg.model_timezone).fit(data, train, wn)
     notes += rm.notes
     Z = rm.hourly_residuals(data)
     hours = Z.index
@@ -538,22 +575,25 @@ def detect_leaks(
     if sensitivity is None:
         say("computing hydraulic signatures", 0.0)
         levels = {t: float(np.nanmean(data.level[t][train])) for t in rm.level_sensors}
-        demand = _measured_demand(rm, data, train_end, cfg.sens_hours) if cfg.calibrate_demand else {}
+        demand = _measured_demand(rm, data, train_end, cfg.sens_hours, cfg.model_timezone) if cfg.calibrate_demand else {}
         sens_list = [
             _hour_sensitivity(wn, rm, data, train, candidates, h, levels, demand) for h in cfg.sens_hours
         ]
         if cfg.calibrate_demand and not demand:
+            why = ("not every source is metered" if not rm.has_balance
+                   else "too few training hours with the inflow measured")
             notes.append(
-                "signatures computed with the model's own demands: the water into the network is not measured "
-                "(not every source metered), so they could not be scaled to it"
+                f"signatures computed with the model's own demands: {why}, so they could not be scaled to the "
+                "water measured into the network"
             )
         if demand:
-            mult = [s.demand_multiplier[0] for s in sens_list]
+            mult = [s.demand_multiplier[0] if h in demand else None for h, s in zip(cfg.sens_hours, sens_list)]
             notes.append(
                 "signatures computed with the model's demands scaled to the water measured into the network in "
-                "training (" + ", ".join(f"{h:02.0f}:00 ×{m:.2f}" for h, m in zip(cfg.sens_hours, mult)) + ")"
+                "training (" + ", ".join(f"{h:02.0f}:00 " + (f"×{m:.2f}" if m is not None else "not scaled")
+                                         for h, m in zip(cfg.sens_hours, mult)) + ")"
                 + ("; the model's demands are far from what the meters say: check its base demands and patterns"
-                   if any(abs(m - 1) > 0.25 for m in mult) else "")
+                   if any(m is not None and abs(m - 1) > 0.25 for m in mult) else "")
             )
     else:
         sens_list = list(sensitivity) if isinstance(sensitivity, (list, tuple)) else [sensitivity] * len(cfg.sens_hours)
@@ -636,7 +676,7 @@ def detect_leaks(
     finite = np.isfinite(Zv)
     csum = np.vstack([np.zeros((1, c)), np.cumsum(np.where(finite, Zv, 0.0), axis=0)])
     ccount = np.vstack([np.zeros((1, c)), np.cumsum(finite, axis=0)])
-    hod = hours.hour.to_numpy()
+    hod = np.floor(model_hour(hours, cfg.model_timezone)).astype(int)
     cw = np.vstack([np.zeros((1, n_s)), np.cumsum(hour_w[hod], axis=0)])
 
     def window(a: int, b: int):
@@ -979,11 +1019,8 @@ def detect_leaks(
             )
             if p300 < cfg.p_min and not stable and streak - cfg.persist_h < cfg.max_wait_h:
                 continue
-            # worth a crew? the water it would save if it is where we say, against a visit in
-            # vain if it is not (a small leak with an uncertain place waits for more evidence)
-            if cfg.crew_cost_eur > 0 and (
-                p300 * q_hat * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3 < (1.0 - p300) * cfg.crew_cost_eur
-            ):
+            # worth a crew? (a small leak with an uncertain place waits for more evidence)
+            if not worth_a_crew(p300, q_hat, cfg):
                 continue
         else:
             link, alts, p300 = "", [], float("nan")

@@ -27,7 +27,7 @@ import wntr
 
 from tirtasu.leaks.data import LeakInputs
 
-__all__ = ["ResidualModel", "source_meters"]
+__all__ = ["ResidualModel", "model_hour", "source_meters"]
 
 
 def source_meters(wn: wntr.network.WaterNetworkModel, flow_links: list[str]) -> dict[str, float]:
@@ -52,6 +52,18 @@ def tank_area(wn: wntr.network.WaterNetworkModel, tank: str, level: float | None
         i = int(np.clip(np.searchsorted(pts[:, 0], level), 1, len(pts) - 1))
         return float((pts[i, 1] - pts[i - 1, 1]) / max(pts[i, 0] - pts[i - 1, 0], 1e-9))
     return float(np.pi / 4.0 * t.diameter**2)
+
+
+def model_hour(index: pd.DatetimeIndex, tz: str | None = None) -> np.ndarray:
+    """Hour of the day [h, fractional] of each UTC time on the model's clock.
+
+    An EPANET model's demand patterns and controls run on the utility's local time; the
+    readings are in UTC. ``tz`` is that time zone (e.g. ``"Asia/Jakarta"``); None: UTC.
+    """
+    if tz is not None:
+        index = index.tz_localize("UTC") if index.tz is None else index
+        index = index.tz_convert(tz)
+    return (index.hour + index.minute / 60.0 + index.second / 3600.0).to_numpy(dtype=float)
 
 
 def _harmonics(index: pd.DatetimeIndex, orders=(1, 2, 3)) -> np.ndarray:
@@ -84,6 +96,7 @@ class ResidualModel:
     balance_each_meter: bool = True
     amr_fill: pd.Series | None = None
     pressure_harmonics: tuple = ()
+    clock_tz: str | None = None  # time zone the model's patterns and controls run on (None: UTC)
     # fitted
     x_mean: np.ndarray | None = None
     x_sd: np.ndarray | None = None
@@ -262,7 +275,7 @@ class ResidualModel:
         # mean of each flow regressor by hour of day (for the regression's derivative)
         fl = pd.DataFrame(self.flow_like(inputs, fill), index=inputs.index)[train]
         if fl.shape[1]:
-            prof = fl.groupby(fl.index.hour).mean().reindex(range(24))
+            prof = fl.groupby(model_hour(fl.index, self.clock_tz).astype(int)).mean().reindex(range(24))
             self.flow_profile = prof.ffill().bfill().to_numpy()
         else:
             self.flow_profile = np.zeros((24, 0))

@@ -190,15 +190,21 @@ def sensitivities(
                 target = (total_demand_m3h or {}).get(hour)
                 mult = model_mult
                 if target is not None and np.isfinite(target) and target > 0:
-                    en.set_option(EN_DEMANDMULT, 1.0)
-                    en._check(lib.EN_openH(ph), "opening hydraulics")
-                    try:
-                        solve()
-                        model_total = sum(en.node_value(i, EN_DEMAND) for i in junction_idx)
-                    finally:
-                        lib.EN_closeH(ph)
-                    if model_total > 1e-9:
-                        mult = float(target) / model_total
+                    # a junction's EN_DEMAND includes what its emitter (modelled leakage) lets
+                    # out, which the multiplier does not scale: the demands alone are the
+                    # difference between the totals at multipliers 1 and 0
+                    totals = []
+                    for m_try in (1.0, 0.0):
+                        en.set_option(EN_DEMANDMULT, m_try)
+                        en._check(lib.EN_openH(ph), "opening hydraulics")
+                        try:
+                            solve()
+                            totals.append(sum(en.node_value(i, EN_DEMAND) for i in junction_idx))
+                        finally:
+                            lib.EN_closeH(ph)
+                    demands_only, emitted = totals[0] - totals[1], totals[1]
+                    if demands_only > 1e-9 and target > emitted:
+                        mult = (float(target) - emitted) / demands_only
                 en.set_option(EN_DEMANDMULT, mult)
                 multipliers.append(mult / model_mult)
                 en._check(lib.EN_openH(ph), "opening hydraulics")
@@ -212,11 +218,12 @@ def sensitivities(
                     base_q += p0[m + nt :] / len(hours)
                     for k, idx in enumerate(cand_idx):
                         p_node = max(pc0[k], 1.0)
-                        en.set_node_value(idx, EN_EMITTER, leak_m3h / np.sqrt(p_node))
+                        own = en.node_value(idx, EN_EMITTER)  # the model's own emitter, if any
+                        en.set_node_value(idx, EN_EMITTER, own + leak_m3h / np.sqrt(p_node))
                         solve()
                         read(buf)
                         q = en.node_value(idx, EN_DEMAND) - d0[k]
-                        en.set_node_value(idx, EN_EMITTER, 0.0)
+                        en.set_node_value(idx, EN_EMITTER, own)
                         if q > 1e-6:
                             dp[k] += (buf[:m] - p0[:m]) / q / len(hours)
                             # a tank's demand is its net inflow: its outflow is the opposite
