@@ -43,7 +43,8 @@ def _inputs_from_files(pressures, flows, levels, demands):
 
 
 def _inputs_from_store(store: str | None, dma: str | None, start: str | None, end: str | None, model_name: str | None):
-    """Readings and the model from the store, as wide tables named by node/link ids."""
+    """Readings and the model from the store, as wide tables named by node/link ids, and the
+    store's time zone (its ``timezone`` meta, None if unset)."""
     from tirtasu.leaks.data import LeakInputs
     from tirtasu.network import load_model_text
     from tirtasu.store import open_store
@@ -81,9 +82,10 @@ def _inputs_from_store(store: str | None, dma: str | None, start: str | None, en
         if name not in models:
             fail(f"no model {name!r} in the store; stored: {', '.join(models)}")
         wn = load_model_text(st.model_text(name), name=name)
+        zone = st.meta("timezone")
     if all(df.empty for df in frames.values()):
         fail("no readings in the store for that selection (check --dma, --from and --to)")
-    return LeakInputs(**frames), wn
+    return LeakInputs(**frames), wn, zone
 
 
 def _check_tz(name: str | None) -> str | None:
@@ -117,7 +119,8 @@ def detect(
     model_name: str = typer.Option(None, "--model-name", help="With the store: name of the stored model to use."),
     threshold: float = typer.Option(None, help="Alarm threshold (default tuned on simulations; higher: fewer, later alarms)."),
     model_tz: str = typer.Option(
-        None, "--model-tz", help="Time zone the model's patterns and controls run on, e.g. Asia/Jakarta (default: UTC)."
+        None, "--model-tz",
+        help="Time zone the model's patterns and controls run on, e.g. Asia/Jakarta (default: the store's 'timezone' meta, else UTC).",
     ),
     water_price: float = typer.Option(0.8, "--water-price", help="Value of a m³ of lost water (any currency; default BattLeDIM's 0.80 €)."),
     crew_cost: float = typer.Option(
@@ -146,7 +149,8 @@ def detect(
             wn = load_model(model)
             inputs, _ = _inputs_from_files(pressures, flows, levels, demands)
         else:
-            inputs, wn = _inputs_from_store(store, dma, start, end, model_name)
+            inputs, wn, zone = _inputs_from_store(store, dma, start, end, model_name)
+            model_tz = model_tz or _check_tz(zone)
             if model is not None:
                 wn = load_model(model)
         cfg = DetectConfig(model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost)

@@ -164,7 +164,8 @@ class DetectionScheduler:
                     raise ValueError("no readings in the store")
                 start = end - pd.Timedelta(days=self.days)
                 inputs, wn = leak_inputs_from_store(state.store, start, end)
-            report = detect_leaks(wn, inputs, config=DetectConfig())
+                zone = state.store.meta("timezone")  # the clock the model's patterns run on
+            report = detect_leaks(wn, inputs, config=DetectConfig(model_timezone=zone))
             link_nodes = {name: (link.start_node_name, link.end_node_name) for name, link in wn.links()}
             new_ids = []
             with state.lock:
