@@ -110,7 +110,7 @@ class DetectConfig:
     shrinkage : float or None
         Shrinkage of the residual correlation towards the identity. None: chosen from the
         training period (the one under which residuals of half of its days are most likely
-        given the correlation learnt on the other half). Where the sensors share most of their
+        given the correlation learnt on the other half; between 0 and 0.3). Where the sensors share most of their
         noise (demand swings seen by all), even a little shrinkage hides the differences
         between sensors that place a leak.
     repair_fraction : float
