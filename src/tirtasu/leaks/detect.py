@@ -28,6 +28,7 @@ How it works (see docs/leaks.md for the full story):
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -309,7 +310,8 @@ def choose_shrinkage(Z: np.ndarray, day: np.ndarray, grid=SHRINKAGE_GRID) -> flo
     over days.
 
     The correlation is learnt on the even days and the odd days in turn; the Gaussian
-    log-likelihood of the other days' complete hourly residuals (standardised) is summed. The
+    log-likelihood of the other days' hourly residuals (standardised, gaps at the mean, channels
+    that never moved left out) is summed. The
     shrinkage that makes it largest suits a correlation learnt on half the days; learnt on all
     of them the estimate is twice as precise, and half that shrinkage is returned (the best
     shrinkage falls as the inverse of the number of samples, Ledoit & Wolf 2004).
@@ -323,10 +325,12 @@ def choose_shrinkage(Z: np.ndarray, day: np.ndarray, grid=SHRINKAGE_GRID) -> flo
     """
     # channels that vary (a constant one has no correlation to learn), standardised, gaps at
     # the mean (so that one sensor's gap does not take the others' hours with it)
-    sd = np.sqrt(np.nan_to_num(np.nanvar(Z, axis=0))) if len(Z) else np.zeros(Z.shape[1])
-    live = sd > 1e-9
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-empty channel has no variance
+        sd = np.sqrt(np.nan_to_num(np.nanvar(Z, axis=0))) if len(Z) else np.zeros(Z.shape[1])
+        live = sd > 1e-9
+        X = np.nan_to_num((Z[:, live] - np.nanmean(Z[:, live], axis=0)) / np.where(sd[live] > 0, sd[live], 1.0))
     c = int(live.sum())
-    X = np.nan_to_num((Z[:, live] - np.nanmean(Z[:, live], axis=0)) / np.where(sd[live] > 0, sd[live], 1.0))
     fold = (day % 2).astype(bool)
     if c < 2 or min(fold.sum(), (~fold).sum()) <= c + 2:
         return 0.3  # too little data to tell: lean on the diagonal
