@@ -623,6 +623,8 @@ def test_cli_register_import_query(tmp_path):
     with open_store(db) as st:
         assert len(st.readings()) == 1 and len(st.imports()) == 2
         assert json.loads(st.imports()["report"].iloc[-1])["unchanged"] == 1
+        # the zone named at the first import became the store's (night hours, dashboard, model clock)
+        assert st.meta("timezone") == "Asia/Jakarta"
 
     result = runner.invoke(telemetry_app, ["sensors", "--kind", "flow", "--store", db])
     assert result.exit_code == 0 and "Q_p1" in result.output and "P_n1" not in result.output
@@ -709,3 +711,15 @@ def test_conflict_with_stored_value_points_at_the_row_it_came_from(store, tmp_pa
     row = rejection(report, 3)
     assert (row["column"], row["value"]) == ("n1", "51.0")
     assert "already stored as 50.0 m" in row["reason"]
+
+
+def test_an_imports_named_time_zone_becomes_the_stores_once(tmp_path):
+    """A place's zone (Europe/Istanbul) is kept as the store's when it has none; a fixed offset
+    (UTC+7) is not a place's clock, and a later import does not change the zone already set."""
+    from tirtasu.cli.telemetry import _remember_time_zone
+
+    with open_store(str(tmp_path / "t.duckdb")) as st:
+        assert _remember_time_zone(st, "UTC+7") is None and st.meta("timezone") is None
+        assert _remember_time_zone(st, "Europe/Istanbul") == "Europe/Istanbul"
+        assert _remember_time_zone(st, "Asia/Jakarta") is None
+        assert st.meta("timezone") == "Europe/Istanbul"

@@ -173,8 +173,15 @@ def import_(
                 except TelemetryImportError as exc:
                     failures.append((path, str(exc)))
                 progress.update(overall, completed=(number + 1) * len(_STAGES))
+        zone_set = _remember_time_zone(st, tz) if reports and not dry_run else None
     finally:
         st.close()
+    if zone_set:
+        err_console.print(
+            f"the store's time zone is now {zone_set} (night hours, dashboard times and the model's clock for leak "
+            "detection); the readings themselves are kept in UTC",
+            highlight=False,
+        )
 
     if reports:
         _print_reports(reports, dry_run)
@@ -183,6 +190,20 @@ def import_(
         err_console.print(f"[bold red]refused:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if failures:
         raise typer.Exit(1)
+
+
+def _remember_time_zone(st, tz: str | None) -> str | None:
+    """Keep an import's named time zone (Asia/Jakarta, not UTC+7) as the store's, if it has none."""
+    if not tz or st.meta("timezone"):
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None  # a fixed offset: fine for timestamps, not a place's clock
+    st.set_meta("timezone", tz)
+    return tz
 
 
 def _print_reports(reports, dry_run: bool) -> None:
