@@ -184,7 +184,11 @@ def test_cli_detect_from_files(tmp_path, abrupt_case):
     # a time zone that does not exist: named, before any work
     result = CliRunner().invoke(app, args + ["--model-tz", "Asia/Jakrta"])
     assert result.exit_code == 1
-    assert "Asia/Jakrta" in result.output and "not a time zone" in result.output
+    assert "Asia/Jakrta" in result.output and "unknown time zone" in result.output
+    # a negative price of water or crew visit: refused by the option itself
+    for option in ("--water-price", "--crew-cost"):
+        result = CliRunner().invoke(app, args + [option, "-1"])
+        assert result.exit_code == 2 and option in result.output
 
 
 def test_cli_detect_from_the_store(tmp_path, abrupt_case):
@@ -218,7 +222,9 @@ def test_a_leak_not_worth_a_crew_waits(abrupt_case):
     assert len(report.detections) == 1
     p = report.detections["p_within_300m"].iloc[0]
     q = report.detections["leak_flow_m3h"].iloc[0]
-    # a crew cost just above what the water of the horizon is worth at that certainty
+    # a crew cost far above what the water of the horizon is worth at that certainty (far, so
+    # that the evidence growing in later hours does not make it worth it either; the rule's
+    # arithmetic is checked by hand in test_worth_a_crew_by_hand)
     worth = p * q * 24.0 * 14.0 * 0.8 / (1.0 - p) if p < 1 else np.inf
     costly = DetectConfig(crew_cost_eur=min(1e12, 1e3 * worth))
     quiet = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL, config=costly, sensitivity=report.sensitivities)

@@ -89,14 +89,12 @@ def _inputs_from_store(store: str | None, dma: str | None, start: str | None, en
 
 
 def _check_tz(name: str | None) -> str | None:
-    if name is None:
-        return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from tirtasu.telemetry.timestamps import resolve_tz
 
     try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        fail(f"--model-tz {name!r} is not a time zone name (e.g. Asia/Jakarta, Europe/Istanbul, UTC)")
+        resolve_tz(name)
+    except ValueError as exc:
+        fail(f"--model-tz: {exc}")
     return name
 
 
@@ -120,11 +118,11 @@ def detect(
     threshold: float = typer.Option(None, help="Alarm threshold (default tuned on simulations; higher: fewer, later alarms)."),
     model_tz: str = typer.Option(
         None, "--model-tz",
-        help="Time zone the model's patterns and controls run on, e.g. Asia/Jakarta (default: the store's 'timezone' meta, else UTC).",
+        help="Time zone the model's patterns and controls run on: Asia/Jakarta, UTC+7 … (default: the store's 'timezone' meta, else UTC).",
     ),
-    water_price: float = typer.Option(0.8, "--water-price", help="Value of a m³ of lost water (any currency; default BattLeDIM's 0.80 €)."),
+    water_price: float = typer.Option(0.8, "--water-price", min=0.0, help="Value of a m³ of lost water (any currency; default BattLeDIM's 0.80 €)."),
     crew_cost: float = typer.Option(
-        500.0, "--crew-cost", help="Cost of a crew visit where there is no leak (same currency; 0: alarm whatever the value)."
+        500.0, "--crew-cost", min=0.0, help="Cost of a crew visit where there is no leak (same currency; 0: alarm whatever the value)."
     ),
     store: str = StoreOption,
 ):

@@ -194,14 +194,13 @@ def import_(
 
 def _remember_time_zone(st, tz: str | None) -> str | None:
     """Keep an import's named time zone (Asia/Jakarta, not UTC+7) as the store's, if it has none."""
-    if not tz or st.meta("timezone"):
-        return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from zoneinfo import ZoneInfo
 
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None  # a fixed offset: fine for timestamps, not a place's clock
+    from tirtasu.telemetry.timestamps import resolve_tz
+
+    # a fixed offset is fine for timestamps but is not a place's clock (no summer time)
+    if not tz or st.meta("timezone") or not isinstance(resolve_tz(tz), ZoneInfo):
+        return None
     st.set_meta("timezone", tz)
     return tz
 

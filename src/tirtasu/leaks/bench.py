@@ -402,10 +402,8 @@ def run_bench(full: bool = False, cache: Path | None = None, speed: bool = True,
             progress(i / n, case.name)
         rows.append(run_case(case, cache, config))
     parts = {}
-    for part in ("tuning", "held-out", "held-out 2"):
-        sel = [r for r in rows if r["part"] == part]
-        if sel:
-            parts[part] = summarize_rows(sel)
+    for part in dict.fromkeys(r["part"] for r in rows):  # in the order of CASES
+        parts[part] = summarize_rows([r for r in rows if r["part"] == part])
     sp = None
     if speed:
         sp = speed_benchmark(speed_days, cache, progress=(lambda f, w: progress((len(cases) + 2 * f) / n, w)) if progress else None)

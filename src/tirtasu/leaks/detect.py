@@ -144,7 +144,7 @@ class DetectConfig:
         Times of day of the hydraulic signatures.
     model_timezone : str or None
         Time zone the model's demand patterns and controls run on (the utility's local time,
-        e.g. ``"Asia/Jakarta"``); the readings are in UTC. None: the model runs on UTC. Used
+        e.g. ``"Asia/Jakarta"`` or ``"UTC+7"``); the readings are in UTC. None: the model runs on UTC. Used
         to match each hour of data with the model's hour (signature snapshots, pump duty,
         demand calibration).
     calibrate_demand : bool
@@ -325,11 +325,11 @@ def choose_shrinkage(Z: np.ndarray, day: np.ndarray, grid=SHRINKAGE_GRID) -> flo
     """
     # channels that vary (a constant one has no correlation to learn), standardised, gaps at
     # the mean (so that one sensor's gap does not take the others' hours with it)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-empty channel has no variance
-        sd = np.sqrt(np.nan_to_num(np.nanvar(Z, axis=0))) if len(Z) else np.zeros(Z.shape[1])
-        live = sd > 1e-9
-        X = np.nan_to_num((Z[:, live] - np.nanmean(Z[:, live], axis=0)) / np.where(sd[live] > 0, sd[live], 1.0))
+        sd = np.sqrt(np.nan_to_num(np.nanvar(Z, axis=0)))
+    live = sd > 1e-9
+    X = np.nan_to_num((Z[:, live] - np.nanmean(Z[:, live], axis=0)) / sd[live])
     c = int(live.sum())
     fold = (day % 2).astype(bool)
     if c < 2 or min(fold.sum(), (~fold).sum()) <= c + 2:

@@ -26,6 +26,7 @@ import pandas as pd
 import wntr
 
 from tirtasu.leaks.data import LeakInputs
+from tirtasu.telemetry.timestamps import resolve_tz
 
 __all__ = ["ResidualModel", "model_hour", "source_meters"]
 
@@ -58,11 +59,12 @@ def model_hour(index: pd.DatetimeIndex, tz: str | None = None) -> np.ndarray:
     """Hour of the day [h, fractional] of each UTC time on the model's clock.
 
     An EPANET model's demand patterns and controls run on the utility's local time; the
-    readings are in UTC. ``tz`` is that time zone (e.g. ``"Asia/Jakarta"``); None: UTC.
+    readings are in UTC. ``tz`` is that time zone (``"Asia/Jakarta"``, ``"UTC+7"``, anything
+    :func:`tirtasu.telemetry.timestamps.resolve_tz` reads); None: UTC.
     """
     if tz is not None:
         index = index.tz_localize("UTC") if index.tz is None else index
-        index = index.tz_convert(tz)
+        index = index.tz_convert(resolve_tz(tz))
     return (index.hour + index.minute / 60.0 + index.second / 3600.0).to_numpy(dtype=float)
 
 

@@ -184,27 +184,33 @@ def sensitivities(
             model_mult = ctypes.c_double()
             en._check(lib.EN_getoption(ph, EN_DEMANDMULT, ctypes.byref(model_mult)), "reading the demand multiplier")
             model_mult = float(model_mult.value) or 1.0
+
+            def junction_outflow(mult: float) -> float:
+                """Total outflow of the junctions [m³/h] with the demands × ``mult``."""
+                en.set_option(EN_DEMANDMULT, mult)
+                en._check(lib.EN_openH(ph), "opening hydraulics")
+                try:
+                    solve()
+                    return sum(en.node_value(i, EN_DEMAND) for i in junction_idx)
+                finally:
+                    lib.EN_closeH(ph)
+
+            def multiplier_for(target: float | None) -> float:
+                """The demand multiplier that makes the junctions draw ``target`` [m³/h]."""
+                if target is None or not np.isfinite(target) or target <= 0:
+                    return model_mult
+                # EN_DEMAND includes what a junction's emitter (modelled leakage) lets out, which
+                # the multiplier does not scale: the demands alone are the totals' difference
+                emitted = junction_outflow(0.0)
+                demands_only = junction_outflow(1.0) - emitted
+                if demands_only <= 1e-9 or target <= emitted:
+                    return model_mult
+                return (float(target) - emitted) / demands_only
+
             multipliers = []
             for hour in hours:
                 en.set_time(EN_PATTERNSTART, int(round(hour * 3600)))
-                target = (total_demand_m3h or {}).get(hour)
-                mult = model_mult
-                if target is not None and np.isfinite(target) and target > 0:
-                    # a junction's EN_DEMAND includes what its emitter (modelled leakage) lets
-                    # out, which the multiplier does not scale: the demands alone are the
-                    # difference between the totals at multipliers 1 and 0
-                    totals = []
-                    for m_try in (1.0, 0.0):
-                        en.set_option(EN_DEMANDMULT, m_try)
-                        en._check(lib.EN_openH(ph), "opening hydraulics")
-                        try:
-                            solve()
-                            totals.append(sum(en.node_value(i, EN_DEMAND) for i in junction_idx))
-                        finally:
-                            lib.EN_closeH(ph)
-                    demands_only, emitted = totals[0] - totals[1], totals[1]
-                    if demands_only > 1e-9 and target > emitted:
-                        mult = (float(target) - emitted) / demands_only
+                mult = multiplier_for((total_demand_m3h or {}).get(hour))
                 en.set_option(EN_DEMANDMULT, mult)
                 multipliers.append(mult / model_mult)
                 en._check(lib.EN_openH(ph), "opening hydraulics")
