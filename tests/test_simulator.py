@@ -189,3 +189,39 @@ def test_demand_scale_makes_the_true_demands_a_multiple_of_the_model(net1_path):
     grown = simulate(Scenario(model=str(net1_path), start="2025-01-01", days=0.5, layout=layout, demand_scale=1.3, **QUIET))
     assert grown.readings["demand"]["11"].iloc[0] == pytest.approx(1.3 * 150 * 3.785411784 * 60, rel=1e-6)
     np.testing.assert_allclose(grown.consumption["total"].to_numpy(), 1.3 * plain.consumption["total"].to_numpy(), rtol=1e-6)
+
+
+ONE_PIPE_INP = """[TITLE]
+one pipe from a reservoir
+[JUNCTIONS]
+J1  0  36
+[RESERVOIRS]
+R1  50
+[PIPES]
+P1  R1  J1  1000  100  100  0  Open
+[OPTIONS]
+Units CMH
+Headloss H-W
+[TIMES]
+Duration 1:00
+Hydraulic Timestep 0:05
+[END]
+"""
+
+
+def test_roughness_scale_multiplies_the_true_networks_hazen_williams_c(tmp_path):
+    """Aged pipes: with ``roughness_scale`` 0.7 the one pipe's C is 70, and the pressure at its
+    end is the reservoir head minus the Hazen-Williams head loss of 36 m³/h through 1 km of
+    100 mm pipe with C = 70, by hand: 10.667 L Q^1.852 / (C^1.852 D^4.871)."""
+    inp = tmp_path / "one_pipe.inp"
+    inp.write_text(ONE_PIPE_INP)
+    layout = SensorLayout(pressure=["J1"])
+
+    def pressure(c_factor: float) -> float:
+        sim = simulate(Scenario(model=str(inp), start="2025-01-01", days=1 / 24, layout=layout, roughness_scale=c_factor, **QUIET))
+        return float(sim.readings["pressure"]["J1"].iloc[0])
+
+    q = 36.0 / 3600.0  # m³/s
+    for c in (100.0, 70.0):
+        headloss = 10.667 * 1000.0 * q**1.852 / (c**1.852 * 0.1**4.871)
+        assert pressure(c / 100.0) == pytest.approx(50.0 - headloss, abs=0.02)

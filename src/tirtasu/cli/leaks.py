@@ -124,6 +124,13 @@ def detect(
     crew_cost: float = typer.Option(
         500.0, "--crew-cost", min=0.0, help="Cost of a crew visit where there is no leak (same currency; 0: alarm whatever the value)."
     ),
+    calibrate_roughness: bool = typer.Option(
+        True, "--calibrate-roughness/--no-calibrate-roughness",
+        help="Fit pipe roughness per diameter class to the training period's daily pressure swing before placing leaks.",
+    ),
+    calibrated_model: Path = typer.Option(
+        None, "--calibrated-model", help="Also write the model with the calibrated roughness (.inp, the model's units)."
+    ),
     store: str = StoreOption,
 ):
     """Detect, localize and track leaks.
@@ -151,7 +158,9 @@ def detect(
             model_tz = model_tz or _check_tz(zone)
             if model is not None:
                 wn = load_model(model)
-        cfg = DetectConfig(model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost)
+        cfg = DetectConfig(
+            model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness
+        )
         if threshold is not None:
             cfg.threshold = threshold
         with _progress() as bar:
@@ -175,6 +184,19 @@ def detect(
         report.write_csv(out)
         if issues_out is not None:
             pd.DataFrame([i.as_dict() for i in report.issues], columns=["kind", "location", "problem", "start", "end", "detail"]).to_csv(issues_out, index=False)
+        if calibrated_model is not None:
+            import wntr
+
+            if report.roughness is None:
+                why = "see the notes above" if calibrate_roughness else "--no-calibrate-roughness"
+                err_console.print(
+                    f"[yellow]note:[/] {escape(str(calibrated_model))} not written: pipe roughness was not calibrated ({why})",
+                    highlight=False, soft_wrap=True,
+                )
+            else:
+                units = str(wn.options.hydraulic.inpfile_units or "CMH")
+                wntr.network.write_inpfile(report.roughness.apply(wn), str(calibrated_model), units=units)
+                err_console.print(f"calibrated model written to {escape(str(calibrated_model))} ({units})", highlight=False, soft_wrap=True)
     except OSError as exc:
         fail(f"cannot write {exc.filename}: {exc.strerror}")
 

@@ -88,6 +88,9 @@ def simulate(
     roughness_cv: float = typer.Option(0.05, help="Model error: coefficient of variation of pipe roughness."),
     demand_bias_cv: float = typer.Option(0.05, help="Model error: coefficient of variation of node base demands."),
     demand_scale: float = typer.Option(1.0, help="Model error: the true demands are this multiple of the model's (an outdated model)."),
+    roughness_scale: float = typer.Option(
+        1.0, min=0.01, help="Model error: every pipe's roughness coefficient is this multiple of the model's (Hazen-Williams C 0.7: older pipes)."
+    ),
     demand_noise: float = typer.Option(0.05, help="Demand noise: sd of the per-group multiplicative noise."),
     scenario_file: Path = typer.Option(None, "--scenario", help="Re-run a scenario.json written by an earlier run."),
 ):
@@ -138,6 +141,7 @@ def simulate(
                 roughness_cv=roughness_cv,
                 demand_bias_cv=demand_bias_cv,
                 demand_scale=demand_scale,
+                roughness_scale=roughness_scale,
                 demand_noise_group=demand_noise,
             )
         with progress_bar() as bar:

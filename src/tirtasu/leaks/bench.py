@@ -48,9 +48,10 @@ class BenchCase:
     network : str
         Key of :data:`NETWORKS`.
     seed : int
-    part : {"tuning", "held-out", "held-out 2"}
+    part : {"tuning", "held-out", "held-out 2", "held-out 3"}
         ``held-out 2``: a second held-out part with new seeds, added once the first had been
-        looked at for more than one version of the method.
+        looked at for more than one version of the method; ``held-out 3`` likewise, once the
+        second had been (with pipe roughness calibration).
     layout : {"full", "sparse"}
         ``full``: BattLeDIM's layout on L-Town, one pressure sensor per 25 junctions elsewhere;
         ``sparse``: half as many pressure sensors.
@@ -58,6 +59,9 @@ class BenchCase:
         Multiplier of the simulator's default sensor and demand noise.
     demand_scale : float
         The true network's demands are this multiple of the model's (an outdated model).
+    roughness_scale : float
+        The true network's pipe roughness coefficients are this multiple of the model's
+        (Hazen-Williams C 0.7: pipes older than the model says).
     leaks : int
     quick : bool
         Part of the quick set.
@@ -71,12 +75,14 @@ class BenchCase:
     leaks: int = 6
     quick: bool = False
     demand_scale: float = 1.0
+    roughness_scale: float = 1.0
 
     @property
     def name(self) -> str:
         extra = "" if self.layout == "full" else f", {self.layout}"
         extra += "" if self.noise == 1.0 else f", noise×{self.noise:g}"
         extra += "" if self.demand_scale == 1.0 else f", demand×{self.demand_scale:g}"
+        extra += "" if self.roughness_scale == 1.0 else f", C×{self.roughness_scale:g}"
         return f"{self.network} #{self.seed}{extra}"
 
 
@@ -91,6 +97,7 @@ CASES = [
     BenchCase("ky2", 22, "tuning"),
     BenchCase("ky2", 23, "tuning", layout="sparse"),
     BenchCase("L-Town", 16, "tuning", demand_scale=1.3),
+    BenchCase("L-Town", 17, "tuning", roughness_scale=0.7),
     # held out: other seeds, another network
     BenchCase("L-Town", 111, "held-out", quick=True),
     BenchCase("L-Town", 112, "held-out", quick=True),
@@ -111,6 +118,17 @@ CASES = [
     BenchCase("ky4", 141, "held-out 2"),
     BenchCase("ky4", 142, "held-out 2"),
     BenchCase("ky4", 143, "held-out 2", layout="sparse"),
+    # held out a third time (new seeds, scored once): added with pipe roughness calibration
+    BenchCase("L-Town", 151, "held-out 3"),
+    BenchCase("L-Town", 152, "held-out 3"),
+    BenchCase("L-Town", 153, "held-out 3", leaks=8),
+    BenchCase("L-Town", 154, "held-out 3", layout="sparse"),
+    BenchCase("L-Town", 155, "held-out 3", noise=2.0),
+    BenchCase("L-Town", 156, "held-out 3", demand_scale=1.3),
+    BenchCase("L-Town", 157, "held-out 3", roughness_scale=0.75),
+    BenchCase("ky4", 161, "held-out 3"),
+    BenchCase("ky4", 162, "held-out 3"),
+    BenchCase("ky4", 163, "held-out 3", layout="sparse"),
 ]
 
 
@@ -147,6 +165,7 @@ def build_scenario(case: BenchCase):
         layout=layout,
         leaks=leaks,
         demand_scale=case.demand_scale,
+        roughness_scale=case.roughness_scale,
     )
     if case.noise != 1.0:
         sc.noise_sd = {k: v * case.noise for k, v in sc.noise_sd.items()}
@@ -161,7 +180,8 @@ def simulate_case(case: BenchCase, cache: Path | None = None):
 
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        f = cache / f"{case.network}-{case.seed}-{case.layout}-{case.noise:g}-{case.leaks}-{case.demand_scale:g}.pkl"
+        aged = "" if case.roughness_scale == 1.0 else f"-c{case.roughness_scale:g}"
+        f = cache / f"{case.network}-{case.seed}-{case.layout}-{case.noise:g}-{case.leaks}-{case.demand_scale:g}{aged}.pkl"
         if f.is_file():
             with open(f, "rb") as fh:
                 return pickle.load(fh)

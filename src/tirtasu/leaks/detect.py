@@ -37,10 +37,12 @@ import wntr
 from scipy.optimize import nnls
 from scipy.stats import chi2 as chi2_dist
 
+from tirtasu.leaks.calibrate import calibrate_against_training, measured_demand, pump_on_share
 from tirtasu.leaks.data import InputError, LeakInputs, SensorIssue, check_against_model, screen_sensors
 from tirtasu.leaks.localize import NetworkDistances, node_posterior, rank_pipes
 from tirtasu.leaks.residuals import ResidualModel, model_hour
 from tirtasu.leaks.sensitivity import Sensitivity, sensitivities
+from tirtasu.network.calibration import RoughnessCalibration
 
 __all__ = ["DetectConfig", "LeakReport", "detect_leaks", "worth_a_crew", "DETECTION_COLUMNS"]
 
@@ -151,6 +153,11 @@ class DetectConfig:
         Scale the model's demands at each of ``sens_hours`` to the water measured into the
         network then in training (source meters minus tank filling; needs every source
         metered), so that the signatures see the flows the pipes really carry.
+    calibrate_roughness : bool
+        Fit a roughness factor per diameter class of pipes to the daily pressure swing of the
+        training period before the signatures are computed (see
+        :mod:`tirtasu.network.calibration`): aged pipes lose more head, and a leak is felt
+        further along them.
     default_train_days : float [d]
         Training length when no training end is given.
     min_train_days : float [d]
@@ -189,6 +196,7 @@ class DetectConfig:
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
     model_timezone: str | None = None
     calibrate_demand: bool = True
+    calibrate_roughness: bool = True
     default_train_days: float = 14.0
     min_train_days: float = 3.0
     radius_m: float = 300.0
@@ -238,6 +246,8 @@ class LeakReport:
         Hourly diagnostics: the demand balance residual [m³/h] and the tracked total leak flow.
     timings : dict
         Seconds spent in each stage.
+    roughness : RoughnessCalibration or None
+        The pipe roughness fitted to the training period (None: not calibrated, see ``notes``).
     """
 
     detections: pd.DataFrame
@@ -247,6 +257,7 @@ class LeakReport:
     timings: dict
     train_until: pd.Timestamp | None = None
     sensitivities: list = field(default_factory=list, repr=False)
+    roughness: RoughnessCalibration | None = None
 
     def write_csv(self, path) -> None:
         self.detections.to_csv(path, index=False)
@@ -419,47 +430,9 @@ class _Noise:
         return self._cache[key]
 
 
-def _pump_on_share(data: LeakInputs, train: np.ndarray, wn, hour: float, tz: str | None = None) -> dict[str, float]:
-    """Share of the training readings within an hour of ``hour`` (model clock) with each metered
-    pump running."""
-    out = {}
-    hod = model_hour(data.index[train], tz)
-    near = np.abs(((hod - hour + 12) % 24) - 12) <= 1.0
-    for pump in wn.pump_name_list:
-        if pump not in data.flow.columns:
-            continue
-        q = data.flow[pump].to_numpy()[train]
-        ok = np.isfinite(q)
-        if ok.sum() < 10:
-            continue
-        top = np.nanpercentile(q[ok], 95)
-        if top <= 0:
-            continue
-        on = q > 0.05 * top
-        sel = near & ok
-        out[pump] = float(on[sel].mean()) if sel.any() else float(on[ok].mean())
-    return out
-
-
-def _measured_demand(rm, data, train_end, hours, tz: str | None = None) -> dict[float, float]:
-    """Mean water demand of the network [m³/h] in training, in the hour of the day (model clock)
-    that begins at each of ``hours`` (the hour an hourly demand pattern holds its value from then)."""
-    inflow = rm.inflow_hourly(data)
-    inflow = inflow[(inflow.index < train_end) & np.isfinite(inflow.to_numpy())]
-    out = {}
-    if inflow.empty:
-        return out
-    hod = np.floor(model_hour(inflow.index, tz)).astype(int)
-    for h in hours:
-        at = hod == int(np.floor(h)) % 24
-        if at.sum() >= 3:
-            out[h] = float(inflow.to_numpy()[at].mean())
-    return out
-
-
 def _hour_sensitivity(wn, rm, data, train, candidates, hour, levels, demand=None) -> Sensitivity:
     """Signatures at ``hour``, averaged over the metered pumps' states as often as they occur then."""
-    share = _pump_on_share(data, train, wn, hour, rm.clock_tz)
+    share = pump_on_share(data, train, wn, hour, rm.clock_tz)
     pumps = sorted(share, key=lambda p: -abs(share[p] - 0.5))[:3]  # the most undecided count most
     combos = [({}, 1.0)]
     for p in pumps:
@@ -576,12 +549,23 @@ def detect_leaks(
     # -- hydraulic signatures -----------------------------------------------------------------
     t1 = time.perf_counter()
     candidates = list(wn.junction_name_list)
+    calibration = None
     if sensitivity is None:
         say("computing hydraulic signatures", 0.0)
         levels = {t: float(np.nanmean(data.level[t][train])) for t in rm.level_sensors}
-        demand = _measured_demand(rm, data, train_end, cfg.sens_hours, cfg.model_timezone) if cfg.calibrate_demand else {}
+        demand = measured_demand(rm, data, train_end, cfg.sens_hours, cfg.model_timezone) if cfg.calibrate_demand else {}
+        wn_sig = wn
+        if cfg.calibrate_roughness and localize:
+            say("calibrating pipe roughness", 0.0)
+            roughness, note = calibrate_against_training(
+                wn, rm, data, train, train_end, cfg.model_timezone, with_demand=cfg.calibrate_demand
+            )
+            notes.append(note)
+            if roughness is not None:
+                calibration = roughness
+                wn_sig = roughness.apply(wn)
         sens_list = [
-            _hour_sensitivity(wn, rm, data, train, candidates, h, levels, demand) for h in cfg.sens_hours
+            _hour_sensitivity(wn_sig, rm, data, train, candidates, h, levels, demand) for h in cfg.sens_hours
         ]
         if cfg.calibrate_demand and not demand:
             why = ("not every source is metered" if not rm.has_balance
@@ -1062,5 +1046,6 @@ def detect_leaks(
     timings["total"] = time.perf_counter() - t0
     timings.update(notes_debug)
     return LeakReport(
-        detections=detections, issues=issues, notes=notes, hourly=hourly, timings=timings, train_until=train_end, sensitivities=sens_list
+        detections=detections, issues=issues, notes=notes, hourly=hourly, timings=timings, train_until=train_end, sensitivities=sens_list,
+        roughness=calibration,
     )

@@ -9,7 +9,6 @@ solved once without a leak and once per candidate node with an emitter there.
 
 from __future__ import annotations
 
-import ctypes
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,8 @@ import numpy as np
 import wntr
 
 from tirtasu.network.engine import (
-    EN_ACCURACY,
     EN_DEMAND,
-    EN_DURATION,
+    EN_DEMANDMULT,
     EN_EMITTER,
     EN_FLOW,
     EN_PATTERNSTART,
@@ -29,11 +27,6 @@ from tirtasu.network.engine import (
 )
 
 __all__ = ["Sensitivity", "sensitivities"]
-
-EN_TANKLEVEL = 8  # EN_TANKLEVEL: a tank's initial water level [m]
-EN_INITSTATUS = 4  # a link's initial status (0 closed, 1 open)
-EN_TRIALS = 0
-EN_DEMANDMULT = 4  # EN_setoption: global demand multiplier
 
 
 @dataclass
@@ -149,19 +142,7 @@ def sensitivities(
         inp = Path(tmp) / "model.inp"
         _cmh_copy(wn, inp)
         with Engine(inp, Path(tmp) / "model.rpt") as en:
-            en.set_time(EN_DURATION, 0)
-            en.set_option(EN_ACCURACY, 1e-6)
-            try:
-                en.set_option(EN_TRIALS, 200)
-            except Exception:  # pragma: no cover - older engines
-                pass
-            for name, level in (tank_levels or {}).items():
-                en.set_node_value(en.node_index(name), EN_TANKLEVEL, float(level))
-            for name, is_open in (link_status or {}).items():
-                en._check(
-                    en.lib.EN_setlinkvalue(en.ph, en.link_index(name), EN_INITSTATUS, ctypes.c_double(1.0 if is_open else 0.0)),
-                    f"setting the status of {name}",
-                )
+            en.for_steady_states(tank_levels, link_status)
             sensor_idx = [en.node_index(s) for s in pressure_sensors]
             link_idx = [en.link_index(l) for l in flow_sensors]
             cand_idx = [en.node_index(c) for c in candidates]
@@ -172,45 +153,17 @@ def sensitivities(
             nt = len(tanks)
             buf = np.empty(m + nt + f)
             lib, ph = en.lib, en.ph
-            t = ctypes.c_long()
-
-            def solve() -> None:
-                en._check(lib.EN_initH(ph, 0), "initialising hydraulics")
-                en._check(lib.EN_runH(ph, ctypes.byref(t)), "solving a steady state")
+            solve = en.steady_state
 
             total = len(hours) * (n + 1)
             done = 0
             junction_idx = [en.node_index(j) for j in wn.junction_name_list]
-            model_mult = ctypes.c_double()
-            en._check(lib.EN_getoption(ph, EN_DEMANDMULT, ctypes.byref(model_mult)), "reading the demand multiplier")
-            model_mult = float(model_mult.value) or 1.0
-
-            def junction_outflow(mult: float) -> float:
-                """Total outflow of the junctions [m³/h] with the demands × ``mult``."""
-                en.set_option(EN_DEMANDMULT, mult)
-                en._check(lib.EN_openH(ph), "opening hydraulics")
-                try:
-                    solve()
-                    return sum(en.node_value(i, EN_DEMAND) for i in junction_idx)
-                finally:
-                    lib.EN_closeH(ph)
-
-            def multiplier_for(target: float | None) -> float:
-                """The demand multiplier that makes the junctions draw ``target`` [m³/h]."""
-                if target is None or not np.isfinite(target) or target <= 0:
-                    return model_mult
-                # EN_DEMAND includes what a junction's emitter (modelled leakage) lets out, which
-                # the multiplier does not scale: the demands alone are the totals' difference
-                emitted = junction_outflow(0.0)
-                demands_only = junction_outflow(1.0) - emitted
-                if demands_only <= 1e-9 or target <= emitted:
-                    return model_mult
-                return (float(target) - emitted) / demands_only
+            model_mult = en.get_option(EN_DEMANDMULT) or 1.0
 
             multipliers = []
             for hour in hours:
                 en.set_time(EN_PATTERNSTART, int(round(hour * 3600)))
-                mult = multiplier_for((total_demand_m3h or {}).get(hour))
+                mult = en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(hour), model_mult)
                 en.set_option(EN_DEMANDMULT, mult)
                 multipliers.append(mult / model_mult)
                 en._check(lib.EN_openH(ph), "opening hydraulics")

@@ -24,6 +24,9 @@ EN_BASEDEMAND, EN_EMITTER, EN_DEMAND, EN_HEAD, EN_PRESSURE = 1, 3, 9, 10, 11
 EN_TANKVOLUME = 24
 EN_FLOW = 8
 EN_ACCURACY, EN_FLOWCHANGE = 1, 6
+EN_TRIALS, EN_DEMANDMULT = 0, 4  # options: maximum trials, global demand multiplier
+EN_TANKLEVEL, EN_MINLEVEL, EN_MAXLEVEL = 8, 20, 21  # node: a tank's initial, lowest and highest water level
+EN_ROUGHNESS, EN_INITSTATUS = 2, 4  # link: roughness coefficient, initial status (0 closed, 1 open)
 
 
 class EngineError(RuntimeError):
@@ -84,6 +87,10 @@ class Engine:
     def set_time(self, code: int, seconds: int) -> None:
         self._check(self.lib.EN_settimeparam(self.ph, code, ctypes.c_long(int(seconds))), "setting a time parameter")
 
+    def get_option(self, code: int) -> float:
+        self._check(self.lib.EN_getoption(self.ph, code, ctypes.byref(self._dbl)), "reading an option")
+        return self._dbl.value
+
     def set_option(self, code: int, value: float) -> None:
         self._check(self.lib.EN_setoption(self.ph, code, ctypes.c_double(value)), "setting an option")
 
@@ -98,6 +105,24 @@ class Engine:
 
     def set_node_value(self, index: int, code: int, value: float) -> None:
         self._check(self.lib.EN_setnodevalue(self.ph, index, code, ctypes.c_double(value)), "setting a node value")
+
+    def set_tank_level(self, index: int, level: float, snap: float = 0.01) -> None:
+        """Set a tank's water level for the next run, held within its range.
+
+        A level within ``snap`` of the tank's lowest or highest is set exactly there, so that the
+        engine treats the tank as empty or full (a full tank takes no more water: set 1 cm short,
+        it would take what the network pushes into it).
+        """
+        lo, hi = self.node_value(index, EN_MINLEVEL), self.node_value(index, EN_MAXLEVEL)
+        level = float(level)
+        if level >= hi - snap:
+            level = hi
+        elif level <= lo + snap:
+            level = lo
+        self.set_node_value(index, EN_TANKLEVEL, level)
+
+    def set_link_value(self, index: int, code: int, value: float) -> None:
+        self._check(self.lib.EN_setlinkvalue(self.ph, index, code, ctypes.c_double(value)), "setting a link value")
 
     def reader(self, nodes: list[tuple[int, int]], links: list[tuple[int, int]]):
         """A function that fills an array with the listed (index, code) node then link values.
@@ -179,6 +204,52 @@ class Engine:
                     break
         finally:
             lib.EN_closeH(ph)
+
+    def for_steady_states(self, tank_levels: dict[str, float] | None = None, link_status: dict[str, bool] | None = None) -> None:
+        """Set the project up for single steady states: no duration, tight accuracy, tanks at
+        ``tank_levels`` [m] and links held open (True) or closed (False)."""
+        self.set_time(EN_DURATION, 0)
+        self.set_option(EN_ACCURACY, 1e-6)
+        try:
+            self.set_option(EN_TRIALS, 200)
+        except EngineError:  # pragma: no cover - older engines
+            pass
+        for name, level in (tank_levels or {}).items():
+            self.set_tank_level(self.node_index(name), level)
+        for name, is_open in (link_status or {}).items():
+            self.set_link_value(self.link_index(name), EN_INITSTATUS, 1.0 if is_open else 0.0)
+
+    def steady_state(self) -> None:
+        """Solve the hydraulics at the start time (hydraulics opened with ``EN_openH``)."""
+        t = ctypes.c_long()
+        self._check(self.lib.EN_initH(self.ph, 0), "initialising hydraulics")
+        self._check(self.lib.EN_runH(self.ph, ctypes.byref(t)), "solving a steady state")
+
+    def junction_outflow(self, junction_idx: list[int], multiplier: float) -> float:
+        """Total outflow of the junctions [model flow units] in a steady state with the demand
+        multiplier set to ``multiplier`` (which stays set)."""
+        self.set_option(EN_DEMANDMULT, multiplier)
+        self._check(self.lib.EN_openH(self.ph), "opening hydraulics")
+        try:
+            self.steady_state()
+            return sum(self.node_value(i, EN_DEMAND) for i in junction_idx)
+        finally:
+            self.lib.EN_closeH(self.ph)
+
+    def demand_multiplier_for(self, junction_idx: list[int], target: float | None, default: float) -> float:
+        """The demand multiplier that makes the junctions draw ``target`` in a steady state.
+
+        ``default`` (the model's own multiplier) when there is no usable target. A junction's
+        emitter (modelled leakage) is part of its outflow and is not scaled by the multiplier, so
+        the demands alone are the difference between the outflow at 1 and at 0.
+        """
+        if target is None or not np.isfinite(target) or target <= 0:
+            return default
+        emitted = self.junction_outflow(junction_idx, 0.0)
+        demands_only = self.junction_outflow(junction_idx, 1.0) - emitted
+        if demands_only <= 1e-9 or target <= emitted:
+            return default
+        return (float(target) - emitted) / demands_only
 
     def solve_all(self) -> None:
         """Run the whole simulation at once (EPANET's own ENsolveH), for timing comparisons."""

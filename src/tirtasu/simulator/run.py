@@ -117,6 +117,9 @@ def _perturb_true_network(wn: wntr.network.WaterNetworkModel, sc: Scenario, rng:
         sigma = np.sqrt(np.log(1 + sc.roughness_cv**2))
         for _, pipe in wn.pipes():
             pipe.roughness *= float(np.exp(rng.normal(-sigma**2 / 2, sigma)))
+    if sc.roughness_scale != 1.0:
+        for _, pipe in wn.pipes():
+            pipe.roughness *= sc.roughness_scale
     if sc.demand_bias_cv > 0:
         sigma = np.sqrt(np.log(1 + sc.demand_bias_cv**2))
         for _, junction in wn.junctions():

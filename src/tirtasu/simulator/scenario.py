@@ -141,7 +141,9 @@ class Scenario:
     Model error: the "true" network differs from the nominal model by a log-normal factor on
     each pipe's roughness (coefficient of variation ``roughness_cv``) and on each node's base
     demand (``demand_bias_cv``), and all its demands are ``demand_scale`` times the model's (a
-    model built when the city used less water, or more). Demand noise: every demand pattern is multiplied, per group
+    model built when the city used less water, or more); every pipe's roughness coefficient is
+    ``roughness_scale`` times the model's (Hazen-Williams C of 0.7: pipes older and rougher than
+    the model says; for a Darcy-Weisbach or Manning model a factor above 1 means rougher). Demand noise: every demand pattern is multiplied, per group
     of nodes, by 1 + a utility-wide AR(1) process (sd ``demand_noise_common``, correlation
     time ``demand_noise_tau_h``) + a group AR(1) (sd ``demand_noise_group``); nodes are
     assigned to ``demand_groups`` groups at random, so nearby demands are correlated but not
@@ -160,6 +162,7 @@ class Scenario:
     roughness_cv: float = 0.05
     demand_bias_cv: float = 0.05
     demand_scale: float = 1.0
+    roughness_scale: float = 1.0
     demand_noise_common: float = 0.03
     demand_noise_group: float = 0.05
     demand_noise_tau_h: float = 2.0
