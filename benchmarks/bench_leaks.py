@@ -3,12 +3,14 @@
 Runs :func:`tirtasu.leaks.bench.run_bench` (the same as ``tirtasu leaks bench``):
 
 1. scenarios simulated with ``tirtasu.simulator`` on L-Town (BattLeDIM sensor layout and a
-   sparse one, default and doubled noise, a model whose demands are 30 % low) and on the
+   sparse one, default and doubled noise, a model whose demands are 30 % low or whose pipes'
+   Hazen-Williams C are 30 % or 25 % high) and on the
    Kentucky networks KY2 (tuning) and KY4 (held out), both in US units (GPM): 2 leak-free
    training weeks, then 8 weeks with 6–8 leaks of 1–8 % of the mean inflow; several seeds.
    The held-out parts (other seeds, another network) were not used to tune the method and are
    reported separately; the first decided one choice (a variant that gained on tuning and lost
-   there was not kept), so a second one (new seeds) was added and scored once;
+   there was not kept), so a second one (new seeds) was added; a third (new seeds) came with
+   pipe roughness calibration and was scored once;
 2. each scenario run through ``detect_leaks`` and scored with BattLeDIM's rules
    (``tirtasu.leaks.scoring.score``);
 3. the speed run: a year of L-Town at 5 min with the BattLeDIM layout, detection and

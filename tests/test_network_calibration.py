@@ -119,6 +119,8 @@ def test_bad_profiles_are_refused_with_the_reason(net3):
     gappy.iloc[5, :] = np.nan
     with pytest.raises(ValueError, match="no pressure sensor has a reading at every hour"):
         calibrate_roughness(net3, gappy)
+    with pytest.raises(ValueError, match="bounds must be 0 < low < high"):
+        calibrate_roughness(net3, pressure, bounds=(2.0, 1.0))
     with pytest.raises(ValueError, match="not in the model: nowhere"):
         calibrate_roughness(net3, pressure.assign(nowhere=1.0))
     one_gap = pressure.copy()

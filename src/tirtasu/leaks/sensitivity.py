@@ -152,7 +152,6 @@ def sensitivities(
             )
             nt = len(tanks)
             buf = np.empty(m + nt + f)
-            lib, ph = en.lib, en.ph
             solve = en.steady_state
 
             total = len(hours) * (n + 1)
@@ -166,8 +165,7 @@ def sensitivities(
                 mult = en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(hour), model_mult)
                 en.set_option(EN_DEMANDMULT, mult)
                 multipliers.append(mult / model_mult)
-                en._check(lib.EN_openH(ph), "opening hydraulics")
-                try:
+                with en.hydraulics():
                     solve()
                     read(buf)
                     p0 = buf.copy()
@@ -191,8 +189,6 @@ def sensitivities(
                         done += 1
                         if progress is not None and done % 50 == 0:
                             progress(done / total)
-                finally:
-                    lib.EN_closeH(ph)
     if progress is not None:
         progress(1.0)
     return Sensitivity(

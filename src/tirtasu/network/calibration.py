@@ -210,6 +210,8 @@ def calibrate_roughness(
     headloss = str(wn.options.hydraulic.headloss).upper()
     if bounds is None:
         bounds = (0.1, 10.0) if headloss == "D-W" else (0.5, 2.0)
+    if not 0 < bounds[0] < bounds[1]:
+        raise ValueError(f"roughness calibration: bounds must be 0 < low < high, got {bounds}")
     groups = {k: list(v) for k, v in (groups or diameter_groups(wn)).items() if v}
     profile = profile.sort_index()
     complete = [s for s in profile.columns if profile[s].notna().all()]
@@ -235,36 +237,38 @@ def calibrate_roughness(
             rough0 = [np.array([en.link_value(i, EN_ROUGHNESS) for i in idx]) for idx in group_idx]
             junction_idx = [en.node_index(j) for j in wn.junction_name_list]
             model_mult = en.get_option(EN_DEMANDMULT) or 1.0
-            per_hour = []
-            for h in hours:
-                levels = {en.node_index(t): float(v) for t, v in ((tank_levels or {}).get(h) or {}).items() if np.isfinite(v)}
-                status = {en.link_index(lk): bool(v) for lk, v in ((link_status or {}).get(h) or {}).items()}
+            conditions = [
+                (
+                    h,
+                    {en.node_index(t): float(v) for t, v in ((tank_levels or {}).get(h) or {}).items() if np.isfinite(v)},
+                    {en.link_index(lk): bool(v) for lk, v in ((link_status or {}).get(h) or {}).items()},
+                )
+                for h in hours
+            ]
+
+            def set_hour(h: float, levels: dict, status: dict) -> None:
                 for i, v in levels.items():
                     en.set_tank_level(i, v)
                 for i, v in status.items():
                     en.set_link_value(i, EN_INITSTATUS, 1.0 if v else 0.0)
                 en.set_time(EN_PATTERNSTART, int(round(h * 3600)))
-                mult = en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(h), model_mult)
-                per_hour.append((h, levels, status, mult))
+
+            multipliers = []  # found once: demands do not depend on roughness (emitters barely)
+            for h, levels, status in conditions:
+                set_hour(h, levels, status)
+                multipliers.append(en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(h), model_mult))
 
             def swing(log_factors: np.ndarray) -> np.ndarray:
                 for idx, r0, f in zip(group_idx, rough0, np.exp(log_factors)):
                     for i, r in zip(idx, r0):
                         en.set_link_value(i, EN_ROUGHNESS, float(r * f))
                 out = np.empty_like(observed)
-                for k, (h, levels, status, mult) in enumerate(per_hour):
-                    for i, v in levels.items():
-                        en.set_tank_level(i, v)
-                    for i, v in status.items():
-                        en.set_link_value(i, EN_INITSTATUS, 1.0 if v else 0.0)
-                    en.set_time(EN_PATTERNSTART, int(round(h * 3600)))
+                for k, ((h, levels, status), mult) in enumerate(zip(conditions, multipliers)):
+                    set_hour(h, levels, status)
                     en.set_option(EN_DEMANDMULT, mult)
-                    en._check(en.lib.EN_openH(en.ph), "opening hydraulics")
-                    try:
+                    with en.hydraulics():
                         en.steady_state()
                         out[k] = [en.node_value(i, EN_PRESSURE) for i in sensor_idx]
-                    finally:
-                        en.lib.EN_closeH(en.ph)
                 return out - out.mean(axis=0)
 
             memo: dict[bytes, np.ndarray] = {}
@@ -293,7 +297,7 @@ def calibrate_roughness(
                 return np.column_stack(cols)
 
             before = swing(np.zeros(len(labels))) - observed_swing
-            x0 = np.full(len(labels), np.clip(0.0, lo, hi) if hi > lo else lo)
+            x0 = np.full(len(labels), np.clip(0.0, lo, hi))
             fit = least_squares(residuals, x0, jac=jacobian, bounds=(np.full(len(labels), lo), np.full(len(labels), hi)))
             after = swing(fit.x) - observed_swing
 
@@ -307,6 +311,6 @@ def calibrate_roughness(
         hours=hours,
         sensor_rms_after_m={s: float(np.sqrt(np.mean(after[:, j] ** 2))) for j, s in enumerate(complete)},
         share_within_half_metre=float(np.mean(np.abs(after) <= 0.5)),
-        at_bounds=[g for g, x in zip(labels, fit.x) if hi > lo and min(x - lo, hi - x) < 1e-3],
+        at_bounds=[g for g, x in zip(labels, fit.x) if min(x - lo, hi - x) < 1e-3],
         bounds=(float(bounds[0]), float(bounds[1])),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -219,8 +220,17 @@ class Engine:
         for name, is_open in (link_status or {}).items():
             self.set_link_value(self.link_index(name), EN_INITSTATUS, 1.0 if is_open else 0.0)
 
+    @contextmanager
+    def hydraulics(self):
+        """Hydraulics opened for the block (``EN_openH``), closed after it whatever happens."""
+        self._check(self.lib.EN_openH(self.ph), "opening hydraulics")
+        try:
+            yield self
+        finally:
+            self.lib.EN_closeH(self.ph)
+
     def steady_state(self) -> None:
-        """Solve the hydraulics at the start time (hydraulics opened with ``EN_openH``)."""
+        """Solve the hydraulics at the start time (inside :meth:`hydraulics`)."""
         t = ctypes.c_long()
         self._check(self.lib.EN_initH(self.ph, 0), "initialising hydraulics")
         self._check(self.lib.EN_runH(self.ph, ctypes.byref(t)), "solving a steady state")
@@ -229,12 +239,9 @@ class Engine:
         """Total outflow of the junctions [model flow units] in a steady state with the demand
         multiplier set to ``multiplier`` (which stays set)."""
         self.set_option(EN_DEMANDMULT, multiplier)
-        self._check(self.lib.EN_openH(self.ph), "opening hydraulics")
-        try:
+        with self.hydraulics():
             self.steady_state()
             return sum(self.node_value(i, EN_DEMAND) for i in junction_idx)
-        finally:
-            self.lib.EN_closeH(self.ph)
 
     def demand_multiplier_for(self, junction_idx: list[int], target: float | None, default: float) -> float:
         """The demand multiplier that makes the junctions draw ``target`` in a steady state.
