@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,20 @@ def _progress() -> Progress:
         console=err_console,
         transient=True,
     )
+
+
+@contextmanager
+def _staged_progress():
+    """A progress bar per stage: yields ``progress(stage, fraction)``."""
+    with _progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, frac: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=1.0)
+            bar.update(tasks[stage], completed=frac)
+
+        yield progress
 
 
 def _inputs_from_files(pressures, flows, levels, demands):
@@ -163,14 +178,7 @@ def detect(
         )
         if threshold is not None:
             cfg.threshold = threshold
-        with _progress() as bar:
-            tasks: dict[str, int] = {}
-
-            def progress(stage: str, frac: float) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=1.0)
-                bar.update(tasks[stage], completed=frac)
-
+        with _staged_progress() as progress:
             report = detect_leaks(wn, inputs, train_until=train_until, config=cfg, progress=progress)
     except ModelError as exc:
         fail(str(exc))
@@ -224,6 +232,84 @@ def detect(
             "" if pd.isna(r.p_within_300m) else f"{r.p_within_300m:.2f}",
             r.repair_time or "",
         )
+    console.print(t)
+    console.print(f"written to {out}")
+
+
+@app.command("place-sensors")
+def place_sensors(
+    model: Path = typer.Option(..., "--model", "-m", help="EPANET model (.inp, any units)."),
+    add: int = typer.Option(..., "--add", "-n", min=0, help="How many pressure loggers to add."),
+    existing: str = typer.Option(
+        None, "--existing",
+        help="Pressure sensors already in place: a wide pressure CSV (its columns after the time are node ids) or ids separated by commas.",
+    ),
+    radius: float = typer.Option(300.0, "--radius", min=1.0, help="How close a leak must be placed [m, along the pipes]."),
+    leak_flow: float = typer.Option(None, "--leak-flow", min=0.01, help="Leak to plan for [m³/h] (default 2 % of the model's mean demand)."),
+    noise: float = typer.Option(
+        None, "--noise", min=1e-6,
+        help="Noise of a logger's day-mean pressure beyond what all loggers share [m]. Default: estimated from the --existing CSV's readings (3 days or more), else 0.01.",
+    ),
+    model_error: float = typer.Option(0.15, "--model-error", min=0.0, help="Relative error of the model's leak signatures."),
+    candidates: int = typer.Option(200, "--candidates", min=1, help="Junctions considered for a logger (spread over the network)."),
+    out: Path = typer.Option(Path("placement.csv"), "--out", "-o", help="Where to write the loggers chosen, in order (CSV)."),
+) -> None:
+    """Choose junctions for new pressure loggers so that leaks can be placed on a pipe.
+
+    Computes with EPANET how a leak at every junction moves the pressure at every junction, then
+    adds loggers one at a time where they most reduce the length of mains a leak could be
+    confused with (places farther than --radius whose signatures differ by less than the
+    model error and the noise allow). Writes one row per layout: the logger added, the share of
+    the mains where a leak would be seen and where it would be placed within --radius, and the
+    mean length of mains it could be confused with.
+    """
+    from tirtasu.leaks.placement import place_pressure_sensors
+    from tirtasu.network import ModelError, load_model
+
+    try:
+        wn = load_model(model)
+    except ModelError as exc:
+        fail(str(exc))
+    from tirtasu.leaks.data import InputError, read_wide
+    from tirtasu.leaks.placement import estimate_logger_noise
+
+    ids: list[str] = []
+    readings = None
+    if existing:
+        if Path(existing).is_file():
+            try:
+                readings = read_wide(Path(existing), "pressure")
+            except (InputError, OSError, ValueError) as exc:
+                fail(f"cannot read the sensors of {existing}: {exc}")
+            ids = [str(c).strip() for c in readings.columns]
+        else:
+            ids = [x.strip() for x in existing.split(",") if x.strip()]
+    if noise is None:
+        noise = 0.01
+        if readings is not None:
+            try:
+                noise = estimate_logger_noise(readings)
+                err_console.print(f"logger noise estimated from {escape(existing)}: {noise * 1000:.1f} mm (day means, beyond what all share)")
+            except ValueError as exc:
+                err_console.print(f"[yellow]note:[/] {escape(str(exc))}; --noise 0.01 m assumed", highlight=False, soft_wrap=True)
+    try:
+        with _staged_progress() as progress:
+            result = place_pressure_sensors(
+                wn, add, existing=ids, radius_m=radius, leak_m3h=leak_flow, noise_m=noise, model_error=model_error,
+                max_candidates=candidates, progress=progress,
+            )
+    except ValueError as exc:
+        fail(f"{exc} ({model})")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.steps.to_csv(out, index=False, float_format="%.4f")
+    except OSError as exc:
+        fail(f"cannot write {exc.filename}: {exc.strerror}")
+    t = Table(title=f"Pressure loggers for {model.name}: {len(ids)} in place, {len(result.added)} added", title_justify="left")
+    for col in ("loggers", "added at", "seen", f"placed ≤ {radius:g} m", "confusable [km]"):
+        t.add_column(col)
+    for r in result.steps.itertuples():
+        t.add_row(str(r.sensors), r.added or "(in place)", f"{r.detectable_share:.0%}", f"{r.localizable_share:.0%}", f"{r.ambiguity_km:.1f}")
     console.print(t)
     console.print(f"written to {out}")
 

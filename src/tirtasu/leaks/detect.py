@@ -541,7 +541,8 @@ def detect_leaks(
     if not localize:
         notes.append(
             f"only {n_p} usable pressure sensor(s): too few to localize (at least {cfg.min_pressure_sensors} needed); "
-            "leaks are detected from the demand balance and reported without a pipe"
+            "leaks are detected from the demand balance and reported without a pipe "
+            "(`tirtasu leaks place-sensors` says where loggers would help most)"
         )
     if not has_bal and n_p == 0:
         raise InputError("no usable pressure sensor and no demand balance: nothing to detect leaks with")
