@@ -66,12 +66,32 @@ def test_abrupt_leak_found_once_on_its_pipe(abrupt_case):
 
 
 def test_output_columns_and_candidates(abrupt_case):
-    _, _, report = abrupt_case
+    wn, _, report = abrupt_case
     det = report.detections
     assert list(det.columns[:5]) == ["link_id", "start_time", "leak_flow_m3h", "estimated_start", "candidates"]
     cands = det["candidates"].iloc[0].split(";")
     assert len(cands) >= 2 and det["link_id"].iloc[0] not in cands
     assert 0.0 < det["p_within_300m"].iloc[0] <= 1.0
+    # the area to survey holds at least the pipe reported, and not the whole network
+    total_km = sum(p.length for _, p in wn.pipes()) / 1000
+    assert wn.get_link(det["link_id"].iloc[0]).length / 1000 <= det["search_km"].iloc[0] < 0.5 * total_km
+
+
+def test_search_length_by_hand():
+    from tirtasu.leaks.localize import NetworkDistances, search_length_km
+    import wntr
+
+    wn = wntr.network.WaterNetworkModel()
+    wn.add_reservoir("R", base_head=50.0)
+    prev = "R"
+    for k, length in enumerate((100.0, 200.0, 300.0, 400.0)):
+        wn.add_junction(f"J{k}", base_demand=0.001)
+        wn.add_pipe(f"P{k}", prev, f"J{k}", length=length, diameter=0.2, roughness=100)
+        prev = f"J{k}"
+    dist = NetworkDistances(wn)
+    post = np.array([0.05, 0.5, 0.15, 0.3])  # P1 0.5, P3 0.3 (0.8 < 0.9), then P2 0.15 → 0.95
+    assert search_length_km(post, ["P0", "P1", "P2", "P3"], dist) == pytest.approx((200 + 400 + 300) / 1000)
+    assert search_length_km(post, ["P0", "P1", "P2", "P3"], dist, mass=0.5) == pytest.approx(0.2)
 
 
 def test_no_leak_no_alarm():

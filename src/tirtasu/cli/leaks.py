@@ -154,7 +154,8 @@ def detect(
     and link ids) or, without them, the readings in the store (--dma, --from, --to). Writes one
     row per leak: link_id, start_time (when it was detected), leak_flow_m3h (its flow then),
     estimated_start, candidates (next best pipes), node_id, p_within_300m, peak_flow_m3h,
-    repair_time (empty while it runs).
+    repair_time (empty while it runs), search_km (length of mains holding 90 % of the
+    posterior: the area to survey).
     """
     from tirtasu.leaks.data import InputError
     from tirtasu.leaks.detect import DetectConfig, detect_leaks
