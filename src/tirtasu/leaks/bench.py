@@ -88,6 +88,22 @@ class BenchCase:
         return f"{self.network} #{self.seed}{extra}"
 
 
+def _held_out_part(part: str, ltown_seed: int, ky4_seed: int) -> list[BenchCase]:
+    """A held-out part of ten scenarios: seven on L-Town (one of each kind), three on KY4."""
+    return [
+        BenchCase("L-Town", ltown_seed, part),
+        BenchCase("L-Town", ltown_seed + 1, part),
+        BenchCase("L-Town", ltown_seed + 2, part, leaks=8),
+        BenchCase("L-Town", ltown_seed + 3, part, layout="sparse"),
+        BenchCase("L-Town", ltown_seed + 4, part, noise=2.0),
+        BenchCase("L-Town", ltown_seed + 5, part, demand_scale=1.3),
+        BenchCase("L-Town", ltown_seed + 6, part, roughness_scale=0.75),
+        BenchCase("ky4", ky4_seed, part),
+        BenchCase("ky4", ky4_seed + 1, part),
+        BenchCase("ky4", ky4_seed + 2, part, layout="sparse"),
+    ]
+
+
 CASES = [
     # tuning
     BenchCase("L-Town", 11, "tuning", quick=True),
@@ -126,28 +142,10 @@ CASES = [
     BenchCase("ky4", 142, "held-out 2"),
     BenchCase("ky4", 143, "held-out 2", layout="sparse"),
     # held out a third time (new seeds, scored once): added with pipe roughness calibration
-    BenchCase("L-Town", 151, "held-out 3"),
-    BenchCase("L-Town", 152, "held-out 3"),
-    BenchCase("L-Town", 153, "held-out 3", leaks=8),
-    BenchCase("L-Town", 154, "held-out 3", layout="sparse"),
-    BenchCase("L-Town", 155, "held-out 3", noise=2.0),
-    BenchCase("L-Town", 156, "held-out 3", demand_scale=1.3),
-    BenchCase("L-Town", 157, "held-out 3", roughness_scale=0.75),
-    BenchCase("ky4", 161, "held-out 3"),
-    BenchCase("ky4", 162, "held-out 3"),
-    BenchCase("ky4", 163, "held-out 3", layout="sparse"),
-    # held out a fourth time (new seeds, scored once): added with logger placement, the search
-    # length and alarms on strong pressure evidence when other repairs hide the balance
-    BenchCase("L-Town", 171, "held-out 4"),
-    BenchCase("L-Town", 172, "held-out 4"),
-    BenchCase("L-Town", 173, "held-out 4", leaks=8),
-    BenchCase("L-Town", 174, "held-out 4", layout="sparse"),
-    BenchCase("L-Town", 175, "held-out 4", noise=2.0),
-    BenchCase("L-Town", 176, "held-out 4", demand_scale=1.3),
-    BenchCase("L-Town", 177, "held-out 4", roughness_scale=0.75),
-    BenchCase("ky4", 181, "held-out 4"),
-    BenchCase("ky4", 182, "held-out 4"),
-    BenchCase("ky4", 183, "held-out 4", layout="sparse"),
+    *_held_out_part("held-out 3", 151, 161),
+    # held out a fourth time (new seeds, scored once): added with logger placement and the
+    # search length
+    *_held_out_part("held-out 4", 171, 181),
 ]
 
 

@@ -81,10 +81,6 @@ class DetectConfig:
     balance_strong_z : float
         A rise of the demand balance this large over a day or more raises an alarm whatever the
         pressures say (the leak is then placed as well as they allow).
-    pressure_strong : float or None
-        Pressure evidence this many times the threshold is enough even when the demand
-        balance did not rise, as long as it did not fall significantly (other leaks repaired in
-        the same window hide the new one's water). None: the balance must always agree.
     known_change : float
         How much a known leak may change within a test window, as a fraction of its flow when
         it was found (standard deviation of the prior on its change): growth is expected, but a
@@ -177,7 +173,6 @@ class DetectConfig:
     threshold: float = 40.0
     balance_z: float = 2.0
     balance_strong_z: float = 6.0
-    pressure_strong: float | None = None
     persist_h: int = 3
     p_min: float = 0.55
     localize_with_balance: bool = True
@@ -882,12 +877,6 @@ def detect_leaks(
                 sd_bal = np.sqrt(noise.sd_for(L)[n_p] ** 2 + noise.sd_for(R)[n_p] ** 2)
                 q_best = max(float(gd[i_best]) / max(float(gg[i_best]), 1e-12), 0.0)
                 bal_needed = min(cfg.balance_z, 0.5 * q_best / sd_bal)
-            pressure_only = (
-                cfg.pressure_strong is not None and bal_z < bal_needed and bal_z > -cfg.balance_z
-                and T_leak >= cfg.pressure_strong * threshold
-            )
-            if pressure_only:
-                bal_needed = -cfg.balance_z
             leak_ok = bal_z >= bal_needed and T_leak > T_fault and (
                 T_leak > threshold or (bal_z >= cfg.balance_strong_z and L >= 24)
             )
@@ -897,7 +886,7 @@ def detect_leaks(
             if best is None or score > best["score"]:
                 best = dict(score=score, L=L, R=R, a=a, m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best,
                             T_leak=T_leak, T_fault=T_fault, j=j_best, bal_z=bal_z, wmix=wmix, Ak=Ak, q_bal=q_bal,
-                            leak_ok=leak_ok, fault_ok=fault_ok, pressure_only=pressure_only)
+                            leak_ok=leak_ok, fault_ok=fault_ok)
         if best is None:
             continue
         trace[h] = (best["T_leak"], best["T_fault"], best["bal_z"], best["L"])
@@ -1020,9 +1009,6 @@ def detect_leaks(
                 dist.pipe_to_pipe(link, p) <= cfg.radius_m for p in pending[-cfg.stable_h :]
             )
             if p300 < cfg.p_min and not stable and streak - cfg.persist_h < cfg.max_wait_h:
-                continue
-            # on the pressures alone (the balance did not rise), only a place that is clear
-            if best["pressure_only"] and p300 < cfg.p_min:
                 continue
             # worth a crew? (a small leak with an uncertain place waits for more evidence)
             if not worth_a_crew(p300, q_hat, cfg):
