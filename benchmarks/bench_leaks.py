@@ -11,7 +11,8 @@ Runs :func:`tirtasu.leaks.bench.run_bench` (the same as ``tirtasu leaks bench``)
    The held-out parts (other seeds, another network) were not used to tune the method and are
    reported separately; the first decided one choice (a variant that gained on tuning and lost
    there was not kept), so a second one (new seeds) was added; a third (new seeds) came with
-   pipe roughness calibration and was scored once;
+   pipe roughness calibration and was scored once; a fourth (new seeds) was scored once for the
+   same method;
 2. each scenario run through ``detect_leaks`` and scored with BattLeDIM's rules
    (``tirtasu.leaks.scoring.score``);
 3. the speed run: a year of L-Town at 5 min with the BattLeDIM layout, detection and

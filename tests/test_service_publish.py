@@ -180,6 +180,7 @@ def test_detections_become_alarms_once():
             "p_within_300m": [0.8, 0.4, None],
             "peak_flow_m3h": [3.5, 1.1, 0.5],
             "repair_time": ["", "", ""],
+            "search_km": [1.3, None, None],
         }
     )
     empty = pd.DataFrame(columns=["alarm_id", "link_id", "candidates", "status", "detected_at"])
@@ -190,6 +191,10 @@ def test_detections_become_alarms_once():
     assert new[0]["detected_at"] == pd.Timestamp("2025-09-10 06:00", tz="UTC")
     assert new[1]["dma"] == "DMA-2" and new[1]["start_time"] == new[1]["detected_at"]
     assert new[0]["history"][0]["by"] == "detector"
+    assert new[0]["history"][0]["note"] == (
+        "leak of 3.20 m³/h near p1; 80 % likely within 300 m, 1.3 km of mains hold 90 % of the probability"
+    )
+    assert new[1]["history"][0]["note"] == "leak of 1.10 m³/h near p5; 40 % likely within 300 m"
     # the next run finds the same leaks: nothing new while their alarms are not repaired
     existing = pd.DataFrame(
         [

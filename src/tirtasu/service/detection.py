@@ -60,6 +60,17 @@ def _time(value):
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
+def _where_note(d) -> str:
+    """How sure the place is and how much of the mains to survey, when the detector said."""
+    p, km = getattr(d, "p_within_300m", None), getattr(d, "search_km", None)
+    parts = []
+    if p is not None and pd.notna(p):
+        parts.append(f"{float(p) * 100:.0f} % likely within 300 m")
+    if km is not None and pd.notna(km):
+        parts.append(f"{float(km):.1f} km of mains hold 90 % of the probability")
+    return "; " + ", ".join(parts) if parts else ""
+
+
 def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, node_dma: dict, link_nodes: dict) -> list[dict]:
     """New alarms for the detections that no existing alarm covers.
 
@@ -97,7 +108,7 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
                         "at": pd.Timestamp.now(tz="UTC").isoformat(),
                         "by": "detector",
                         "action": "raised",
-                        "note": f"leak of {float(d.leak_flow_m3h):.2f} m³/h near {link}",
+                        "note": f"leak of {float(d.leak_flow_m3h):.2f} m³/h near {link}" + _where_note(d),
                     }
                 ],
             }
