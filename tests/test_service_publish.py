@@ -185,7 +185,12 @@ def test_detections_become_alarms_once():
     )
     empty = pd.DataFrame(columns=["alarm_id", "link_id", "candidates", "status", "detected_at"])
     new = alarms_from_detections(det, empty, {"n1": "DMA-1", "n7": "DMA-2"}, {"p5": ("n7", "n8")})
-    assert [a["link_id"] for a in new] == ["p1", "p5"]  # a leak that could not be placed raises no alarm
+    # a leak that could not be placed (too few pressure sensors) raises an alarm without a pipe
+    assert [a["link_id"] for a in new] == ["p1", "p5", None]
+    assert new[2]["candidates"] == [] and new[2]["dma"] is None
+    assert new[2]["history"][0]["note"] == (
+        "leak of 0.50 m³/h found from the water balance; too few pressure sensors to place it"
+    )
     assert new[0]["candidates"] == ["p1", "p2", "p3"] and new[0]["dma"] == "DMA-1"
     assert new[0]["start_time"] == pd.Timestamp("2025-09-10 02:00", tz="UTC")
     assert new[0]["detected_at"] == pd.Timestamp("2025-09-10 06:00", tz="UTC")
@@ -200,9 +205,15 @@ def test_detections_become_alarms_once():
         [
             {"alarm_id": 1, "link_id": "p2", "candidates": ["p2", "p1"], "status": "acknowledged", "detected_at": pd.Timestamp("2025-09-10 05:00", tz="UTC")},
             {"alarm_id": 2, "link_id": "p5", "candidates": ["p5"], "status": "repaired", "detected_at": pd.Timestamp("2025-09-12 01:00", tz="UTC")},
+            {"alarm_id": 3, "link_id": None, "candidates": [], "status": "open", "detected_at": pd.Timestamp("2025-09-12 20:00", tz="UTC")},
         ]
     )
+    # the unplaced leak found again at another time is the one still open
     assert alarms_from_detections(det, existing, {}, {}) == []
+    # once that one is repaired, a leak found from the balance alone is a new one
+    existing.loc[2, "status"] = "repaired"
+    again = alarms_from_detections(det, existing, {}, {})
+    assert [a["link_id"] for a in again] == [None]
 
 
 def test_network_geojson_route(store, net1_path):

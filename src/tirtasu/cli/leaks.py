@@ -221,7 +221,7 @@ def detect(
             console.print(f"… and {len(report.issues) - 30} more" + (f" (all in {issues_out})" if issues_out else " (use --issues-out)"))
     det = report.detections
     t = Table(title=f"{len(det)} leak(s) detected after {report.train_until:%Y-%m-%d %H:%M}", title_justify="left")
-    for col in ("pipe", "detected", escape("flow [m³/h]"), "started ~", "next candidates", "P(≤300 m)", "repaired"):
+    for col in ("pipe", "detected", escape("flow [m³/h]"), "started ~", "next candidates", "P(≤300 m)", "search [km]", "repaired"):
         t.add_column(col)
     for r in det.itertuples():
         t.add_row(
@@ -231,6 +231,7 @@ def detect(
             r.estimated_start,
             r.candidates.replace(";", ", "),
             "" if pd.isna(r.p_within_300m) else f"{r.p_within_300m:.2f}",
+            "" if pd.isna(r.search_km) else f"{r.search_km:.1f}",
             r.repair_time or "",
         )
     console.print(t)

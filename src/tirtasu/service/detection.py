@@ -76,21 +76,33 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
 
     A detection is already covered when an alarm that is not repaired names its pipe (as the
     best pipe or a candidate), or any alarm was raised for that pipe at that time: re-running
-    detection on a sliding window finds the same leak again and must not raise it twice.
+    detection on a sliding window finds the same leak again and must not raise it twice. A leak
+    that could not be placed (too few pressure sensors) raises an alarm without a pipe, one
+    while such an alarm is not repaired.
     """
     covered = set()
     raised = set()
+    unplaced_open = False  # a leak found from the water balance alone, not yet repaired
     for a in existing.itertuples():
+        link = a.link_id if isinstance(a.link_id, str) and a.link_id else None
         if a.status != "repaired":
-            covered.update([a.link_id, *a.candidates])
-        raised.add((a.link_id, a.detected_at))
+            covered.update([link, *a.candidates])
+            unplaced_open |= link is None
+        raised.add((link, a.detected_at))
     out = []
     for d in detections.itertuples():
         link = d.link_id or None
         detected = _time(d.start_time)
-        if link is None or link in covered or (link, detected) in raised:
+        if (link, detected) in raised:
             continue
-        candidates = [link] + [c for c in str(d.candidates or "").split(";") if c and c != link]
+        if link is None:
+            # too few pressure sensors to place it: still a leak to report, one until repaired
+            if unplaced_open:
+                continue
+            unplaced_open = True
+        elif link in covered:
+            continue
+        candidates = ([link] if link else []) + [c for c in str(d.candidates or "").split(";") if c and c != link]
         node = d.node_id if isinstance(d.node_id, str) and d.node_id else None
         dma = node_dma.get(node) if node else None
         if dma is None:
@@ -108,7 +120,9 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
                         "at": pd.Timestamp.now(tz="UTC").isoformat(),
                         "by": "detector",
                         "action": "raised",
-                        "note": f"leak of {float(d.leak_flow_m3h):.2f} m³/h near {link}" + _where_note(d),
+                        "note": (f"leak of {float(d.leak_flow_m3h):.2f} m³/h near {link}" + _where_note(d) if link else
+                                 f"leak of {float(d.leak_flow_m3h):.2f} m³/h found from the water balance; "
+                                 "too few pressure sensors to place it"),
                     }
                 ],
             }

@@ -247,7 +247,7 @@
       c(num(a.alarm_id, 0), "num");
       const s = r.insertCell(); const b = document.createElement("span"); b.className = "badge " + a.status; b.textContent = t("status." + a.status); s.appendChild(b);
       c(num(a.flow_m3h, 1), "num flow"); c(dt(a.start_time)); c(dt(a.detected_at)); c(a.dma || t("common.none"));
-      c(a.candidates.slice(0, 6).join(", ") + (a.candidates.length > 6 ? " …" : ""));
+      c(a.candidates.length ? a.candidates.slice(0, 6).join(", ") + (a.candidates.length > 6 ? " …" : "") : t("alarms.unplaced"));
       c(a.assigned_to || t("common.none"));
       const hist = r.insertCell(); const det = document.createElement("details"); const sum = document.createElement("summary"); sum.textContent = num(a.history.length, 0); det.appendChild(sum);
       const ul = document.createElement("ul"); for (const h of a.history) { const li = document.createElement("li"); li.textContent = dt(h.at) + " · " + h.by + " · " + h.action + (h.note ? " · " + h.note : ""); ul.appendChild(li); } det.appendChild(ul); hist.appendChild(det);
@@ -308,7 +308,7 @@
     if (mnf.length) traces.push({ x: mnf.map((p) => p.x), y: mnf.map((p) => p.y), name: t("series.mnf"), mode: "markers", type: "scatter", marker: { color: "#c0392b", size: 7, symbol: "diamond" } });
     for (const o of onsets) {
       shapes.push({ type: "line", xref: "x", yref: "paper", x0: o.start_time, x1: o.start_time, y0: 0, y1: 1, line: { color: "#e00", dash: "dot", width: 2 } });
-      ann.push({ x: o.start_time, y: 1, yref: "paper", text: t("series.onset") + " · " + o.link_id, showarrow: false, xanchor: "left", font: { color: "#e00" } });
+      ann.push({ x: o.start_time, y: 1, yref: "paper", text: t("series.onset") + " · " + (o.link_id || t("alarms.unplaced")), showarrow: false, xanchor: "left", font: { color: "#e00" } });
     }
     $("#series-count").textContent = t("series.count", { n: num(n, 0) });
     await plot("series-chart", traces, { shapes, annotations: ann, yaxis: { title: { text: t("series.value") + " [" + yUnit + "]" } } });
