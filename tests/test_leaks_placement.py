@@ -9,7 +9,7 @@ import wntr
 from typer.testing import CliRunner
 
 from tirtasu.cli import app
-from tirtasu.leaks.placement import _Scorer, estimate_logger_noise, place_pressure_sensors
+from tirtasu.leaks.placement import _Scorer, estimate_logger_noise, place_pressure_sensors, residual_logger_noise
 
 
 def star_network() -> wntr.network.WaterNetworkModel:
@@ -78,23 +78,50 @@ def test_loggers_are_distinct_and_new():
 
 
 def test_logger_noise_from_readings():
-    # 20 loggers, 60 days hourly: a large shared swing (daily demand cycle and a common level
-    # each day) plus each logger's own day level, independent, sd 4 mm, and hourly noise
+    # 20 loggers, 60 days hourly: a large shared demand swing that each logger follows with its
+    # own gain (near the source or far from it), a common level each day, and each logger's own
+    # day level, independent, sd 4 mm, plus hourly noise of 1 cm
     rng = np.random.default_rng(3)
     idx = pd.date_range("2025-01-01", periods=60 * 24, freq="h", tz="UTC")
     hours = np.arange(len(idx))
-    common = 2.0 * np.sin(2 * np.pi * hours / 24) + np.repeat(rng.normal(0, 0.5, 60), 24)
+    swing = np.sin(2 * np.pi * hours / 24) + np.repeat(rng.normal(0, 0.25, 60), 24)
+    gain = np.linspace(0.5, 3.0, 20)
     own_day = np.repeat(rng.normal(0, 0.004, (60, 20)), 24, axis=0)
     hourly = rng.normal(0, 0.01, (len(idx), 20))
-    df = pd.DataFrame(50 + common[:, None] + own_day + hourly, index=idx, columns=[f"n{i}" for i in range(20)])
-    # centring on the mean of 20 loggers leaves √(1 − 1/20) of the own noise; the hourly noise
-    # adds 0.01/√24 to a day mean: expected √(0.95·(0.004² + 0.01²/24)) = 4.51 mm
-    expected = np.sqrt(0.95 * (0.004**2 + 0.01**2 / 24))
+    df = pd.DataFrame(50 + swing[:, None] * gain[None, :] + own_day + hourly, index=idx, columns=[f"n{i}" for i in range(20)])
+    # what is left of a day mean beyond the swing: the own level and the hourly noise averaged
+    # over 24 hours, √(0.004² + 0.01²/24) = 4.52 mm (the common mean carries 1/20 of it)
+    expected = np.sqrt(0.004**2 + 0.01**2 / 24)
     assert estimate_logger_noise(df) == pytest.approx(expected, rel=0.12)
+    # removing only what all loggers share, without each one's gain, would leave the swing
+    assert estimate_logger_noise(df) < 0.2 * (df.resample("1D").mean().sub(df.resample("1D").mean().mean(axis=1), axis=0).diff().std() / np.sqrt(2)).median()
     with pytest.raises(ValueError, match="at least 3"):
         estimate_logger_noise(df.iloc[:48])
     with pytest.raises(ValueError, match="two pressure sensors"):
         estimate_logger_noise(df[["n0"]])
+
+
+def test_noise_after_the_leak_free_model_is_smaller():
+    # Net3: pumps switch and tanks fill and empty, which moves every pressure in its own way;
+    # explained by the flows and levels as leak detection explains them, less noise is left
+    from conftest import NETWORKS
+    from tirtasu.leaks.data import LeakInputs
+    from tirtasu.network import load_model
+    from tirtasu.simulator import Scenario, default_layout, simulate
+
+    net3 = NETWORKS / "asce-tf-wdst" / "Net3.inp"
+    wn = load_model(net3)
+    layout = default_layout(wn, np.random.default_rng(0), n_pressure=10)
+    sim = simulate(Scenario(model=str(net3), start="2025-01-01", days=8.0, seed=5, layout=layout, leaks=[], faults=[]))
+    r = sim.readings
+    inputs = LeakInputs(pressure=r["pressure"], flow=r["flow"], level=r["level"], demand=r["demand"])
+    after = residual_logger_noise(inputs, wn)
+    raw = estimate_logger_noise(r["pressure"])
+    assert 0 < after < 0.8 * raw, (after, raw)
+    bad = LeakInputs(pressure=r["pressure"], flow=r["flow"].rename(columns={r["flow"].columns[0]: "no-such-link"}),
+                     level=r["level"], demand=r["demand"])
+    with pytest.raises(Exception, match="no-such-link"):
+        residual_logger_noise(bad, wn)
 
 
 def test_bad_input():

@@ -250,8 +250,13 @@ def place_sensors(
     leak_flow: float = typer.Option(None, "--leak-flow", min=0.01, help="Leak to plan for [m³/h] (default 2 % of the model's mean demand)."),
     noise: float = typer.Option(
         None, "--noise", min=1e-6,
-        help="Noise of a logger's day-mean pressure beyond what all loggers share [m]. Default: estimated from the --existing CSV's readings (3 days or more), else 0.01.",
+        help=(
+            "Noise of a logger's day-mean pressure beyond what demand, pumps and tanks explain [m]. Default: estimated from "
+            "the --existing CSV's readings (3 days or more; with --flows and --levels as the leak detector sees it), else 0.01."
+        ),
     ),
+    flows: Path = typer.Option(None, help="Wide CSV of flows [m³/h] of the same period, to estimate the noise as leak detection sees it."),
+    levels: Path = typer.Option(None, help="Wide CSV of tank levels [m] of the same period (with --flows)."),
     model_error: float = typer.Option(0.15, "--model-error", min=0.0, help="Relative error of the model's leak signatures."),
     candidates: int = typer.Option(200, "--candidates", min=1, help="Junctions considered for a logger (spread over the network)."),
     out: Path = typer.Option(Path("placement.csv"), "--out", "-o", help="Where to write the loggers chosen, in order (CSV)."),
@@ -265,16 +270,14 @@ def place_sensors(
     the mains where a leak would be seen and where it would be placed within --radius, and the
     mean length of mains it could be confused with.
     """
-    from tirtasu.leaks.placement import place_pressure_sensors
+    from tirtasu.leaks.data import InputError, read_wide
+    from tirtasu.leaks.placement import estimate_logger_noise, place_pressure_sensors, residual_logger_noise
     from tirtasu.network import ModelError, load_model
 
     try:
         wn = load_model(model)
     except ModelError as exc:
         fail(str(exc))
-    from tirtasu.leaks.data import InputError, read_wide
-    from tirtasu.leaks.placement import estimate_logger_noise
-
     ids: list[str] = []
     readings = None
     if existing:
@@ -290,9 +293,15 @@ def place_sensors(
         noise = 0.01
         if readings is not None:
             try:
-                noise = estimate_logger_noise(readings)
-                err_console.print(f"logger noise estimated from {escape(existing)}: {noise * 1000:.1f} mm (day means, beyond what all share)")
-            except ValueError as exc:
+                if flows is not None:
+                    inputs, _ = _inputs_from_files(Path(existing), flows, levels, None)
+                    noise = residual_logger_noise(inputs, wn)
+                    how = "after the leak-free model of leak detection"
+                else:
+                    noise = estimate_logger_noise(readings)
+                    how = "beyond the demand swing; pumps and tanks not explained without --flows"
+                err_console.print(f"logger noise estimated from {escape(existing)}: {noise * 1000:.1f} mm ({how})", highlight=False, soft_wrap=True)
+            except (InputError, ValueError) as exc:
                 err_console.print(f"[yellow]note:[/] {escape(str(exc))}; --noise 0.01 m assumed", highlight=False, soft_wrap=True)
     try:
         with _staged_progress() as progress:

@@ -35,7 +35,10 @@ from scipy.sparse.csgraph import dijkstra
 from tirtasu.leaks.localize import NetworkDistances
 from tirtasu.leaks.sensitivity import sensitivities
 
-__all__ = ["PlacementResult", "estimate_logger_noise", "junction_signatures", "layout_coverage", "place_pressure_sensors"]
+__all__ = [
+    "PlacementResult", "estimate_logger_noise", "junction_signatures", "layout_coverage", "place_pressure_sensors",
+    "residual_logger_noise",
+]
 
 
 @dataclass
@@ -72,12 +75,14 @@ def junction_signatures(wn: wntr.network.WaterNetworkModel, junctions: list[str]
 
 
 def estimate_logger_noise(pressure: pd.DataFrame, min_days: int = 3) -> float:
-    """Noise of a logger's day-mean pressure beyond what all loggers share [m], from readings.
+    """Noise of a logger's day-mean pressure beyond what the city's demand explains [m], from readings.
 
-    Day means of each sensor, minus the mean of all sensors that day (the city's demand moves
-    them together), then the change from one day to the next: its standard deviation over
-    √2 is one day's noise; the median over the sensors is returned. Leaks and repairs in the
-    period add to it, so a quiet period gives the best figure.
+    Each sensor's hourly pressure is regressed on the mean of all sensors and its square (the
+    demand swing moves every pressure, each with its own gain: head loss grows with the
+    square of the flow); the day means of what is left change from one day to the next, and
+    the standard deviation of that change over √2 is one day's noise. The median over the
+    sensors is returned. Leaks and repairs in the period add to it, so a quiet period gives the
+    best figure.
 
     Parameters
     ----------
@@ -93,12 +98,42 @@ def estimate_logger_noise(pressure: pd.DataFrame, min_days: int = 3) -> float:
     """
     if pressure.shape[1] < 2:
         raise ValueError("at least two pressure sensors are needed to estimate their noise")
-    daily = pressure.resample("1D").mean().dropna(how="all")
-    if len(daily) < min_days:
-        raise ValueError(f"{len(daily)} day(s) of pressures: at least {min_days} are needed to estimate their noise")
-    own = daily.sub(daily.mean(axis=1), axis=0)
+    hourly = pressure.resample("1h").mean().dropna(how="any")
+    days = hourly.index.floor("1D")
+    if days.nunique() < min_days:
+        raise ValueError(f"{days.nunique()} day(s) of pressures: at least {min_days} are needed to estimate their noise")
+    common = hourly.mean(axis=1).to_numpy()
+    common = common - common.mean()
+    X = np.column_stack([np.ones_like(common), common, common**2])
+    Y = hourly.to_numpy()
+    coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    own = pd.DataFrame(Y - X @ coef, index=hourly.index).groupby(days).mean()
     sd = own.diff().std(axis=0) / np.sqrt(2.0)
     return float(sd.median())
+
+
+def residual_logger_noise(inputs, wn: wntr.network.WaterNetworkModel, min_days: int = 3) -> float:
+    """:func:`estimate_logger_noise` of what the leak-free model leaves of the pressures [m].
+
+    With the flows (and tank levels, smart meters) the utility also has, pumps switching and
+    tanks filling are explained as in leak detection (:class:`tirtasu.leaks.residuals.ResidualModel`
+    fitted on the whole period), so the figure is the noise the detector works against;
+    from pressures alone, networks with pumps and tanks show several times more.
+
+    Parameters
+    ----------
+    inputs : tirtasu.leaks.data.LeakInputs
+        Pressure [m], flow [m³/h], level [m] and demand [L/h] tables.
+    wn : wntr.network.WaterNetworkModel
+    """
+    from tirtasu.leaks.data import check_against_model
+    from tirtasu.leaks.residuals import ResidualModel
+
+    check_against_model(inputs, wn)
+    data = inputs.regular()
+    rm = ResidualModel().fit(data, np.ones(len(data.pressure), dtype=bool), wn)
+    residuals = rm.hourly_residuals(data)[rm.pressure_sensors]
+    return estimate_logger_noise(residuals, min_days=min_days)
 
 
 def _weights(dist: NetworkDistances, junctions: list[str]) -> np.ndarray:
@@ -183,8 +218,8 @@ def place_pressure_sensors(
     leak_m3h : float, optional [m³/h]
         Size of leak to plan for; default 2 % of the model's mean demand (at least 0.5).
     noise_m : float [m]
-        Noise of a sensor's day-mean pressure change after the leak-free model, beyond what all
-        sensors share (in simulations 3 mm on L-Town, 13 mm on KY4).
+        Noise of a sensor's day-mean pressure beyond what demand, pumps and tanks explain
+        (:func:`residual_logger_noise`; in simulations 3 mm on L-Town, 5 mm on KY4).
     model_error : float
         Relative error of the signatures (ε): two places whose signatures differ by less
         cannot be told apart however strong the leak.
@@ -212,6 +247,7 @@ def place_pressure_sensors(
     say = progress or (lambda stage, frac: None)
     junctions = list(wn.junction_name_list)
     index = {j: i for i, j in enumerate(junctions)}
+    existing = list(dict.fromkeys(existing))  # a sensor listed twice is one sensor
     unknown = [e for e in existing if e not in index]
     if unknown:
         raise ValueError(f"existing sensor(s) {', '.join(map(str, unknown[:5]))} are not junctions of the model")
@@ -231,7 +267,7 @@ def place_pressure_sensors(
     for e in existing:
         scorer.add(index[e])
 
-    # candidate logger sites: spread by distance along the pipes (farthest point from the ones kept)
+    # candidate logger sites: spread by distance along the pipes (farthest-point sampling)
     chosen_set = {index[e] for e in existing}
     pool = [i for i in range(len(junctions)) if i not in chosen_set]
     if len(pool) > max_candidates:
