@@ -124,6 +124,30 @@ def test_noise_after_the_leak_free_model_is_smaller():
         residual_logger_noise(bad, wn)
 
 
+def test_cli_estimates_the_noise_with_flows(tmp_path):
+    from conftest import NETWORKS
+    from tirtasu.network import load_model
+    from tirtasu.simulator import Scenario, default_layout, simulate, write_wide_csv
+
+    net3 = NETWORKS / "asce-tf-wdst" / "Net3.inp"
+    wn = load_model(net3)
+    layout = default_layout(wn, np.random.default_rng(0), n_pressure=10)
+    sim = simulate(Scenario(model=str(net3), start="2025-01-01", days=5.0, seed=5, layout=layout, leaks=[], faults=[]))
+    files = {}
+    for kind in ("pressure", "flow", "level"):
+        files[kind] = tmp_path / f"{kind}.csv"
+        write_wide_csv(sim.readings[kind], files[kind])
+    out = tmp_path / "placement.csv"
+    res = CliRunner().invoke(app, [
+        "leaks", "place-sensors", "--model", str(net3), "--add", "1", "--existing", str(files["pressure"]),
+        "--flows", str(files["flow"]), "--levels", str(files["level"]), "--out", str(out), "--candidates", "20",
+    ])
+    assert res.exit_code == 0, res.output
+    assert "after the leak-free model" in res.output
+    steps = pd.read_csv(out)
+    assert list(steps["sensors"]) == [10, 11] and steps["added"].iloc[1] not in layout.pressure
+
+
 def test_bad_input():
     wn = star_network()
     with pytest.raises(ValueError, match="X9 .*not junctions"):
