@@ -9,6 +9,7 @@ import wntr
 from typer.testing import CliRunner
 
 from tirtasu.cli import app
+from tirtasu.leaks.data import InputError
 from tirtasu.leaks.placement import _Scorer, estimate_logger_noise, place_pressure_sensors, residual_logger_noise
 
 
@@ -38,19 +39,19 @@ def test_confusability_by_hand():
     sc = _Scorer(S, far, w, q=1.0, sigma=0.01, eps=0.15, chi=9.0, seen=40.0)
     for k in range(3):
         sc.add(k)
-    obj, localizable, detectable, amb = sc.evaluate(sc.gram())
+    amb, localizable, detectable = sc.evaluate(sc.gram())
     # 0 and 1 are confusable (sin θ = 0), each with the other's length; 2 with neither
     assert detectable == 1.0
     assert localizable == pytest.approx(300.0 / 600.0)
-    assert obj == pytest.approx(100.0 * 200.0 + 200.0 * 100.0)
-    assert amb == pytest.approx(obj / 600.0)
+    # mean over the mains (600 m) of the far length each place is confusable with
+    assert amb == pytest.approx((100.0 * 200.0 + 200.0 * 100.0) / 600.0)
     # a leak too small to be seen (q²‖g‖²/σ² < 40) could be anywhere: confusable with all far places
     weak = _Scorer(S, far, w, q=1e-4, sigma=0.01, eps=0.15, chi=9.0, seen=40.0)
     for k in range(3):
         weak.add(k)
-    obj, localizable, detectable, _ = weak.evaluate(weak.gram())
+    amb, localizable, detectable = weak.evaluate(weak.gram())
     assert detectable == 0.0 and localizable == 0.0
-    assert obj == pytest.approx(100.0 * 500.0 + 200.0 * 400.0 + 300.0 * 300.0)
+    assert amb == pytest.approx((100.0 * 500.0 + 200.0 * 400.0 + 300.0 * 300.0) / 600.0)
 
 
 def test_a_logger_goes_to_the_branch_without_one():
@@ -120,7 +121,7 @@ def test_noise_after_the_leak_free_model_is_smaller():
     assert 0 < after < 0.8 * raw, (after, raw)
     bad = LeakInputs(pressure=r["pressure"], flow=r["flow"].rename(columns={r["flow"].columns[0]: "no-such-link"}),
                      level=r["level"], demand=r["demand"])
-    with pytest.raises(Exception, match="no-such-link"):
+    with pytest.raises(InputError, match="no-such-link"):
         residual_logger_noise(bad, wn)
 
 
@@ -146,6 +147,14 @@ def test_cli_estimates_the_noise_with_flows(tmp_path):
     assert "after the leak-free model" in res.output
     steps = pd.read_csv(out)
     assert list(steps["sensors"]) == [10, 11] and steps["added"].iloc[1] not in layout.pressure
+    # a flow column that is not a link of the model is bad input, not a reason to guess the noise
+    flows = pd.read_csv(files["flow"])
+    flows.rename(columns={flows.columns[1]: "no-such-link"}).to_csv(tmp_path / "bad_flow.csv", index=False)
+    res = CliRunner().invoke(app, [
+        "leaks", "place-sensors", "--model", str(net3), "--add", "1", "--existing", str(files["pressure"]),
+        "--flows", str(tmp_path / "bad_flow.csv"), "--out", str(out),
+    ])
+    assert res.exit_code != 0 and "no-such-link" in res.output
 
 
 def test_bad_input():
@@ -165,10 +174,17 @@ def test_cli(tmp_path):
     out = tmp_path / "placement.csv"
     res = CliRunner().invoke(app, ["leaks", "place-sensors", "--model", str(inp), "--add", "2", "--existing", str(pressures), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "0 day" in res.output or "1 day" in res.output  # too short to estimate the noise: said, default used
+    # one day of readings is too short to estimate the noise: said, and the default used
+    assert "1 day(s) of pressures" in res.output and "0.01 m assumed" in res.output
     steps = pd.read_csv(out)
     assert list(steps["sensors"]) == [3, 4, 5]
     assert steps["added"].iloc[1] in {"B1", "B2", "B3", "B4"}
     res = CliRunner().invoke(app, ["leaks", "place-sensors", "--model", str(inp), "--add", "1", "--existing", "A4,Q7"])
     assert res.exit_code != 0
     assert "Q7" in res.output and "star.inp" in res.output
+    # a file name that is not there is not taken for a sensor id
+    res = CliRunner().invoke(app, ["leaks", "place-sensors", "--model", str(inp), "--add", "1", "--existing", str(tmp_path / "typo.csv")])
+    assert res.exit_code != 0 and "typo.csv: no such file" in res.output
+    # flows need the pressures they go with
+    res = CliRunner().invoke(app, ["leaks", "place-sensors", "--model", str(inp), "--add", "1", "--existing", "A4", "--flows", str(pressures)])
+    assert res.exit_code != 0 and "--existing as a CSV" in res.output

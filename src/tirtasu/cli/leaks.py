@@ -270,7 +270,7 @@ def place_sensors(
     the mains where a leak would be seen and where it would be placed within --radius, and the
     mean length of mains it could be confused with.
     """
-    from tirtasu.leaks.data import InputError, read_wide
+    from tirtasu.leaks.data import InputError, LeakInputs, read_wide
     from tirtasu.leaks.placement import estimate_logger_noise, place_pressure_sensors, residual_logger_noise
     from tirtasu.network import ModelError, load_model
 
@@ -287,21 +287,35 @@ def place_sensors(
             except (InputError, OSError, ValueError) as exc:
                 fail(f"cannot read the sensors of {existing}: {exc}")
             ids = [str(c).strip() for c in readings.columns]
+        elif existing.lower().endswith(".csv"):
+            fail(f"{existing}: no such file (--existing takes a pressure CSV or ids separated by commas)")
         else:
             ids = [x.strip() for x in existing.split(",") if x.strip()]
+    inputs = None
+    if flows is not None or levels is not None:
+        if readings is None or flows is None:
+            fail("--flows and --levels estimate the noise with the pressures of --existing: give --existing as a CSV, and --flows")
+        try:
+            inputs = LeakInputs(
+                pressure=readings, flow=read_wide(flows, "flow"),
+                level=read_wide(levels, "level") if levels is not None else pd.DataFrame(), demand=pd.DataFrame(),
+            )
+        except InputError as exc:
+            fail(str(exc))
     if noise is None:
         noise = 0.01
         if readings is not None:
             try:
-                if flows is not None:
-                    inputs, _ = _inputs_from_files(Path(existing), flows, levels, None)
+                if inputs is not None:
                     noise = residual_logger_noise(inputs, wn)
                     how = "after the leak-free model of leak detection"
                 else:
                     noise = estimate_logger_noise(readings)
                     how = "beyond the demand swing; pumps and tanks not explained without --flows"
                 err_console.print(f"logger noise estimated from {escape(existing)}: {noise * 1000:.1f} mm ({how})", highlight=False, soft_wrap=True)
-            except (InputError, ValueError) as exc:
+            except InputError as exc:  # a column that is not in the model
+                fail(str(exc))
+            except ValueError as exc:  # too few days or sensors to tell
                 err_console.print(f"[yellow]note:[/] {escape(str(exc))}; --noise 0.01 m assumed", highlight=False, soft_wrap=True)
     try:
         with _staged_progress() as progress:

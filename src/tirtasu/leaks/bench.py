@@ -262,7 +262,6 @@ def run_case(case: BenchCase, cache: Path | None = None, config=None) -> dict:
         "detect_s": elapsed,
         "leak_table": leaks,
         "detections": sc.detections,
-        "alarms": det,
     }
 
 

@@ -36,8 +36,7 @@ from tirtasu.leaks.localize import NetworkDistances
 from tirtasu.leaks.sensitivity import sensitivities
 
 __all__ = [
-    "PlacementResult", "estimate_logger_noise", "junction_signatures", "layout_coverage", "place_pressure_sensors",
-    "residual_logger_noise",
+    "PlacementResult", "estimate_logger_noise", "junction_signatures", "place_pressure_sensors", "residual_logger_noise",
 ]
 
 
@@ -167,8 +166,12 @@ class _Scorer:
             P, u, n = P + np.outer(g, g), u + g, n + 1
         return P - np.outer(u, u) / n if n else P
 
-    def evaluate(self, P: np.ndarray) -> tuple[float, float, float, float]:
-        """(objective, localizable share, detectable share, mean ambiguity [m]) of a Gram matrix."""
+    def evaluate(self, P: np.ndarray) -> tuple[float, float, float]:
+        """(mean ambiguity [m], localizable share, detectable share) of a Gram matrix.
+
+        The ambiguity of a leak place is the length of mains farther than the radius that it
+        could be confused with; its mean is weighted by the length each place stands for.
+        """
         d = np.maximum(np.diag(P), 0.0)
         energy = self.q2 * d / self.s2  # evidence of a typical leak at each junction
         detectable = energy >= self.seen
@@ -179,7 +182,7 @@ class _Scorer:
         amb = np.sum(self.farw, axis=1, where=conf, dtype=np.float64)  # [m]
         wsum = self.w.sum()
         localizable = detectable & (amb <= 0.0)
-        return float(self.w @ amb), float(self.w[localizable].sum() / wsum), float(self.w[detectable].sum() / wsum), float(self.w @ amb / wsum)
+        return float(self.w @ amb / wsum), float(self.w[localizable].sum() / wsum), float(self.w[detectable].sum() / wsum)
 
     def add(self, k: int) -> None:
         g = self.S[:, k]
@@ -260,8 +263,8 @@ def place_pressure_sensors(
         signatures = junction_signatures(wn, junctions, hours=hours, progress=lambda f: say("computing leak signatures", f))
     dist = NetworkDistances(wn)
     jidx = [dist.index[j] for j in junctions]
-    near = dijkstra(dist.graph, directed=False, indices=jidx, limit=radius_m)[:, jidx]
-    far = ~np.isfinite(near)
+    between = dijkstra(dist.graph, directed=False, indices=jidx)[:, jidx]  # along the pipes [m]
+    far = between > radius_m
     w = _weights(dist, junctions)
     scorer = _Scorer(signatures, far, w, leak_m3h, noise_m, model_error, chi, seen)
     for e in existing:
@@ -271,25 +274,29 @@ def place_pressure_sensors(
     chosen_set = {index[e] for e in existing}
     pool = [i for i in range(len(junctions)) if i not in chosen_set]
     if len(pool) > max_candidates:
-        full = dijkstra(dist.graph, directed=False, indices=jidx)[:, jidx]
         picked = [int(np.argmax(w[pool]))]
-        best = full[pool[picked[0]], pool]
+        best = between[pool[picked[0]], pool]
         while len(picked) < max_candidates:
             k = int(np.argmax(np.where(np.isfinite(best), best, 1e18)))
             picked.append(k)
-            best = np.minimum(best, full[pool[k], pool])
+            best = np.minimum(best, between[pool[k], pool])
         pool = [pool[k] for k in picked]
 
-    obj, loc, det, amb = scorer.evaluate(scorer.gram())
-    steps = [{"sensors": len(existing), "added": "", "localizable_share": loc, "detectable_share": det, "ambiguity_km": amb / 1000}]
-    added = []
+    added: list[str] = []
+
+    def layout_row() -> dict:
+        amb, loc, det = scorer.evaluate(scorer.gram())
+        return {"sensors": len(existing) + len(added), "added": added[-1] if added else "", "localizable_share": loc,
+                "detectable_share": det, "ambiguity_km": amb / 1000}
+
+    steps = [layout_row()]
     energy = (signatures**2).sum(axis=0)  # ties (e.g. the first logger): the most sensitive site
     for step in range(n_new):
         say("placing loggers", step / max(n_new, 1))
         best_k, best_key = None, None
         for k in pool:
-            o, *_ = scorer.evaluate(scorer.gram(k))
-            key = (o, -energy[k])
+            amb, *_ = scorer.evaluate(scorer.gram(k))
+            key = (amb, -energy[k])
             if best_key is None or key < best_key:
                 best_k, best_key = k, key
         if best_k is None:
@@ -297,14 +304,7 @@ def place_pressure_sensors(
         scorer.add(best_k)
         pool.remove(best_k)
         added.append(junctions[best_k])
-        obj, loc, det, amb = scorer.evaluate(scorer.gram())
-        steps.append({"sensors": len(existing) + len(added), "added": junctions[best_k], "localizable_share": loc,
-                      "detectable_share": det, "ambiguity_km": amb / 1000})
+        steps.append(layout_row())
     say("placing loggers", 1.0)
     return PlacementResult(existing=list(existing), added=added, steps=pd.DataFrame(steps))
 
-
-def layout_coverage(wn: wntr.network.WaterNetworkModel, sensors: list[str], **kwargs) -> dict:
-    """Localizable and detectable share of the mains for a layout (see :func:`place_pressure_sensors`)."""
-    r = place_pressure_sensors(wn, 0, existing=sensors, **kwargs)
-    return r.steps.iloc[0].to_dict()

@@ -60,6 +60,11 @@ def _time(value):
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
+def _id_or_none(value) -> str | None:
+    """A pipe or node id, or None where there is none (empty, missing)."""
+    return value if isinstance(value, str) and value else None
+
+
 def _where_note(d) -> str:
     """How sure the place is and how much of the mains to survey, when the detector said."""
     p, km = getattr(d, "p_within_300m", None), getattr(d, "search_km", None)
@@ -84,14 +89,14 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
     raised = set()
     unplaced_open = False  # a leak found from the water balance alone, not yet repaired
     for a in existing.itertuples():
-        link = a.link_id if isinstance(a.link_id, str) and a.link_id else None
+        link = _id_or_none(a.link_id)
         if a.status != "repaired":
             covered.update([link, *a.candidates])
             unplaced_open |= link is None
         raised.add((link, a.detected_at))
     out = []
     for d in detections.itertuples():
-        link = d.link_id or None
+        link = _id_or_none(d.link_id)
         detected = _time(d.start_time)
         if (link, detected) in raised:
             continue
@@ -103,7 +108,7 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
         elif link in covered:
             continue
         candidates = ([link] if link else []) + [c for c in str(d.candidates or "").split(";") if c and c != link]
-        node = d.node_id if isinstance(d.node_id, str) and d.node_id else None
+        node = _id_or_none(d.node_id)
         dma = node_dma.get(node) if node else None
         if dma is None:
             dma = next((node_dma[n] for n in link_nodes.get(link, ()) if n in node_dma), None)
@@ -120,9 +125,10 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
                         "at": pd.Timestamp.now(tz="UTC").isoformat(),
                         "by": "detector",
                         "action": "raised",
-                        "note": (f"leak of {float(d.leak_flow_m3h):.2f} m³/h near {link}" + _where_note(d) if link else
-                                 f"leak of {float(d.leak_flow_m3h):.2f} m³/h found from the water balance; "
-                                 "too few pressure sensors to place it"),
+                        "note": f"leak of {float(d.leak_flow_m3h):.2f} m³/h " + (
+                            f"near {link}{_where_note(d)}" if link
+                            else "found from the water balance; too few pressure sensors to place it"
+                        ),
                     }
                 ],
             }
