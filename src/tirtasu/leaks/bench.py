@@ -48,10 +48,11 @@ class BenchCase:
     network : str
         Key of :data:`NETWORKS`.
     seed : int
-    part : {"tuning", "held-out", "held-out 2", "held-out 3", "held-out 4"}
+    part : {"tuning", "held-out", "held-out 2", "held-out 3", "held-out 4", "held-out 5"}
         ``held-out 2``: a second held-out part with new seeds, added once the first had been
         looked at for more than one version of the method; ``held-out 3`` likewise, once the
-        second had been (with pipe roughness calibration); ``held-out 4`` once the third had.
+        second had been (with pipe roughness calibration); ``held-out 4`` once the third had;
+        ``held-out 5`` once the fourth had.
     layout : {"full", "sparse", "placed"}
         ``full``: BattLeDIM's layout on L-Town, one pressure sensor per 25 junctions elsewhere
         (spread by distance along the pipes); ``sparse``: half as many pressure sensors;
@@ -88,9 +89,9 @@ class BenchCase:
         return f"{self.network} #{self.seed}{extra}"
 
 
-def _held_out_part(part: str, ltown_seed: int, ky4_seed: int) -> list[BenchCase]:
-    """A held-out part of ten scenarios: seven on L-Town (one of each kind), three on KY4."""
-    return [
+def _held_out_part(part: str, ltown_seed: int, ky4_seed: int | None) -> list[BenchCase]:
+    """Ten scenarios: seven on L-Town (one of each kind), three on KY4 (none without ``ky4_seed``)."""
+    ltown = [
         BenchCase("L-Town", ltown_seed, part),
         BenchCase("L-Town", ltown_seed + 1, part),
         BenchCase("L-Town", ltown_seed + 2, part, leaks=8),
@@ -98,6 +99,10 @@ def _held_out_part(part: str, ltown_seed: int, ky4_seed: int) -> list[BenchCase]
         BenchCase("L-Town", ltown_seed + 4, part, noise=2.0),
         BenchCase("L-Town", ltown_seed + 5, part, demand_scale=1.3),
         BenchCase("L-Town", ltown_seed + 6, part, roughness_scale=0.75),
+    ]
+    if ky4_seed is None:
+        return ltown
+    return ltown + [
         BenchCase("ky4", ky4_seed, part),
         BenchCase("ky4", ky4_seed + 1, part),
         BenchCase("ky4", ky4_seed + 2, part, layout="sparse"),
@@ -121,6 +126,10 @@ CASES = [
     # the same scenarios with half the loggers placed to separate leaks (tirtasu leaks place-sensors)
     BenchCase("ky4", 24, "tuning", layout="placed"),
     BenchCase("ky2", 22, "tuning", layout="placed"),
+    # fourteen more L-Town scenarios (added with the known leaks' spread and the joint balance,
+    # which were chosen on them: the first ten had been tuned on for long)
+    *_held_out_part("tuning", 210, None),
+    *_held_out_part("tuning", 217, None),
     # held out: other seeds, another network
     BenchCase("L-Town", 111, "held-out", quick=True),
     BenchCase("L-Town", 112, "held-out", quick=True),
@@ -146,6 +155,9 @@ CASES = [
     # held out a fourth time (new seeds, scored once, for the method of the third: this part
     # came with logger placement and the search length, which do not change the detection)
     *_held_out_part("held-out 4", 171, 181),
+    # held out a fifth time (new seeds, scored once): added with the known leaks' spread and
+    # the joint balance
+    *_held_out_part("held-out 5", 191, 201),
 ]
 
 
@@ -293,6 +305,17 @@ def summarize_rows(rows: list[dict]) -> dict:
     }
 
 
+def part_totals(rows: list[dict]) -> dict:
+    """Totals of each part (in the order of the rows) and, when there are several held-out
+    parts, of all of them together for each network."""
+    parts = {part: summarize_rows([r for r in rows if r["part"] == part]) for part in dict.fromkeys(r["part"] for r in rows)}
+    held = [r for r in rows if r["part"].startswith("held-out")]
+    if len({r["part"] for r in held}) > 1:
+        for net in dict.fromkeys(r["network"] for r in held):
+            parts[f"held-out, all parts, {net}"] = summarize_rows([r for r in held if r["network"] == net])
+    return parts
+
+
 @dataclass
 class BenchResult:
     rows: list
@@ -390,11 +413,14 @@ def render(rows: list[dict], parts: dict, speed: dict | None, full: bool) -> str
         "The held-out parts (other seeds and the KY4 network) were not used to tune the method; the first was "
         "scored for two versions of it and decided one choice (a variant that gained a leak on tuning lost two there "
         "and was not kept); the second (new seeds) was scored for the version before roughness calibration; the third "
-        "(new seeds) was added with it and scored once, for this version; the fourth (new seeds) was scored once, for the "
-        "same version (logger placement and the search length came with it and do not change the detection). "
+        "(new seeds) was added with it and scored once; the fourth (new seeds) was scored once, for the "
+        "same version (logger placement and the search length came with it and do not change the detection); the fifth "
+        "(new seeds) was added with the known leaks' spread and the joint demand balance and scored once, for this version, "
+        "which is also the version all the other rows were run with. "
         "Two KY4 scenarios joined the tuning part "
-        "later (the method unchanged), and two tuning scenarios are repeated with half of their loggers placed by "
-        "`tirtasu leaks place-sensors` (\"placed\").",
+        "later (the method unchanged), two tuning scenarios are repeated with half of their loggers placed by "
+        "`tirtasu leaks place-sensors` (\"placed\"), and fourteen L-Town scenarios (#210–#223) joined it with the "
+        "known leaks' spread and the joint balance, which were chosen on them.",
         "",
         "| part | scenario | units | pressure sensors | leaks | found ≤ 300 m | false pos. | repeats | € score / perfect | median delay [h] | abrupt delays [h] | median distance [m] | detect [s] |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
@@ -454,9 +480,7 @@ def run_bench(full: bool = False, cache: Path | None = None, speed: bool = True,
         if progress:
             progress(i / n, case.name)
         rows.append(run_case(case, cache, config))
-    parts = {}
-    for part in dict.fromkeys(r["part"] for r in rows):  # in the order of CASES
-        parts[part] = summarize_rows([r for r in rows if r["part"] == part])
+    parts = part_totals(rows)
     sp = None
     if speed:
         sp = speed_benchmark(speed_days, cache, progress=(lambda f, w: progress((len(cases) + 2 * f) / n, w)) if progress else None)
