@@ -13,9 +13,11 @@ How it works (see docs/leaks.md for the full story):
 3. **Detection** every hour: for windows of 6 h to 7 days ending now, the change of the mean
    residual against the 2 days (or more) before the window, whitened with the residual
    covariance learnt in training. Changes explained by the leaks already known (their growth
-   or repair) are projected out; the generalised likelihood ratio of a new leak is the best
+   or repair, along their signature or, as their place is uncertain, its spread over their
+   candidate pipes) are allowed for; the generalised likelihood ratio of a new leak is the best
    match ``max_x (g(x)·Δ)²/‖g(x)‖²`` with a positive flow. An alarm needs that ratio over a
-   threshold, the demand balance to rise, and a leak to explain the change better than a fault
+   threshold, the demand balance to rise (beyond the known leaks' change, estimated together
+   with the new leak's), and a leak to explain the change better than a fault
    of any single sensor (a drifting pressure sensor, flow meter or level sensor).
 4. **Localization** (:mod:`tirtasu.leaks.localize`) turns the misfit of each node into a
    posterior that allows for model error, and picks the pipe most likely to be within 300 m of
@@ -98,9 +100,9 @@ class DetectConfig:
         with it (True) rather than before it (False: a known leak could take all of a new
         leak's water as its own growth, and a leak starting a day after another was repaired
         went unseen: 45 of 88 leaks found on those 14 scenarios with the spread alone, 55
-        with this too). Applies when
-        the pressures alone pass the threshold; an alarm from the balance alone lets the known
-        leaks explain what they can first.
+        with this too). Applies when the pressures alone pass the threshold; an alarm from the
+        balance alone lets the known leaks explain what they can first (on the KY networks,
+        judging those jointly too raised 4.9 false positives per scenario instead of 2.6).
     localize_with_balance : bool
         Let the demand balance (the leak's size) weigh in the localization (False: only the
         pattern of the pressure changes places the leak).
