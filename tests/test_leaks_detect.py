@@ -432,3 +432,28 @@ def test_a_leak_that_starts_the_day_after_a_repair_nearby_is_found():
     assert new["link_id"] == "p573" and new["kind"] == "abrupt"  # the scenario is the one described
     assert found[True].loc["leak-03", "found"] and found[True].loc["leak-03", "distance_m"] <= 300.0
     assert not found[False].loc["leak-03", "found"]
+
+
+def test_bench_totals_of_each_part_and_of_the_held_out_parts_per_network():
+    from tirtasu.leaks.bench import part_totals
+
+    def row(part, network, leaks, tp, fp, eur, perfect, delays):
+        return {"part": part, "network": network, "leaks": leaks, "tp": tp, "fp": fp, "score_eur": eur,
+                "perfect_eur": perfect, "abrupt_delays_h": delays, "median_distance_m": 100.0}
+
+    rows = [
+        row("tuning", "L-Town", 6, 5, 1, 700.0, 1000.0, [4.0]),
+        row("held-out", "L-Town", 6, 3, 2, 300.0, 1000.0, [10.0]),
+        row("held-out", "ky4", 6, 0, 4, -2000.0, 1000.0, []),
+        row("held-out 2", "L-Town", 8, 8, 0, 900.0, 1000.0, [2.0, 30.0]),
+    ]
+    parts = part_totals(rows)
+    assert list(parts) == ["tuning", "held-out", "held-out 2", "held-out, all parts, L-Town", "held-out, all parts, ky4"]
+    ltown = parts["held-out, all parts, L-Town"]
+    assert (ltown["scenarios"], ltown["leaks"], ltown["tp"]) == (2, 14, 11)
+    assert ltown["fp_per_scenario"] == pytest.approx(1.0) and ltown["max_fp"] == 2
+    assert ltown["fraction"] == pytest.approx(1200.0 / 2000.0)
+    assert ltown["median_abrupt_delay_h"] == pytest.approx(10.0)  # of 10, 2, 30
+    assert parts["held-out"]["fp_per_scenario"] == pytest.approx(3.0)
+    # a single held-out part needs no total of its own
+    assert list(part_totals(rows[:3])) == ["tuning", "held-out"]

@@ -352,9 +352,10 @@ def bench(
 
     Scenarios: L-Town (BattLeDIM layout and a sparse one) and other networks in other units, 8
     weeks after 2 leak-free weeks, 6–8 leaks of 1–8 % of the mean inflow, several seeds and noise
-    levels, outdated models (demands, pipe roughness), layouts half placed by place-sensors. Four
+    levels, outdated models (demands, pipe roughness), layouts half placed by place-sensors. Five
     held-out parts (other seeds, another network) are never used for tuning and are reported
-    separately. Scores follow BattLeDIM (tirtasu.leaks.scoring).
+    separately, each and all together per network. Scores follow BattLeDIM
+    (tirtasu.leaks.scoring).
     """
     from tirtasu.leaks.bench import run_bench
 
