@@ -12,7 +12,9 @@ Runs :func:`tirtasu.leaks.bench.run_bench` (the same as ``tirtasu leaks bench``)
    reported separately; the first decided one choice (a variant that gained on tuning and lost
    there was not kept), so a second one (new seeds) was added; a third (new seeds) came with
    pipe roughness calibration and was scored once; a fourth (new seeds) was scored once for the
-   same method;
+   same method; a fifth (new seeds) came with the known leaks' spread and the joint demand
+   balance and was scored once, with fourteen more L-Town tuning scenarios on which those
+   were chosen;
 2. each scenario run through ``detect_leaks`` and scored with BattLeDIM's rules
    (``tirtasu.leaks.scoring.score``);
 3. the speed run: a year of L-Town at 5 min with the BattLeDIM layout, detection and

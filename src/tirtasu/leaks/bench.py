@@ -89,8 +89,8 @@ class BenchCase:
         return f"{self.network} #{self.seed}{extra}"
 
 
-def _held_out_part(part: str, ltown_seed: int, ky4_seed: int | None) -> list[BenchCase]:
-    """Ten scenarios: seven on L-Town (one of each kind), three on KY4 (none without ``ky4_seed``)."""
+def _scenario_set(part: str, ltown_seed: int, ky4_seed: int | None) -> list[BenchCase]:
+    """Seven scenarios on L-Town (one of each kind) and three on KY4 (none without ``ky4_seed``)."""
     ltown = [
         BenchCase("L-Town", ltown_seed, part),
         BenchCase("L-Town", ltown_seed + 1, part),
@@ -128,8 +128,8 @@ CASES = [
     BenchCase("ky2", 22, "tuning", layout="placed"),
     # fourteen more L-Town scenarios (added with the known leaks' spread and the joint balance,
     # which were chosen on them: the first ten had been tuned on for long)
-    *_held_out_part("tuning", 210, None),
-    *_held_out_part("tuning", 217, None),
+    *_scenario_set("tuning", 210, None),
+    *_scenario_set("tuning", 217, None),
     # held out: other seeds, another network
     BenchCase("L-Town", 111, "held-out", quick=True),
     BenchCase("L-Town", 112, "held-out", quick=True),
@@ -151,13 +151,13 @@ CASES = [
     BenchCase("ky4", 142, "held-out 2"),
     BenchCase("ky4", 143, "held-out 2", layout="sparse"),
     # held out a third time (new seeds, scored once): added with pipe roughness calibration
-    *_held_out_part("held-out 3", 151, 161),
+    *_scenario_set("held-out 3", 151, 161),
     # held out a fourth time (new seeds, scored once, for the method of the third: this part
     # came with logger placement and the search length, which do not change the detection)
-    *_held_out_part("held-out 4", 171, 181),
+    *_scenario_set("held-out 4", 171, 181),
     # held out a fifth time (new seeds, scored once): added with the known leaks' spread and
     # the joint balance
-    *_held_out_part("held-out 5", 191, 201),
+    *_scenario_set("held-out 5", 191, 201),
 ]
 
 

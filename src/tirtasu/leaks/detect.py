@@ -363,23 +363,24 @@ def posterior_signature(post: np.ndarray, bases: np.ndarray, rank: int, top: int
     n_s, _, c = bases.shape
     X = bases[:, idx, :].transpose(1, 0, 2).reshape(len(idx), n_s * c)
     mean = w @ X
-    if rank <= 0 or len(idx) < 2:
-        return mean.reshape(n_s, c), np.zeros((0, n_s, c))
-    _, sv, vt = np.linalg.svd(np.sqrt(w)[:, None] * (X - mean), full_matrices=False)
-    keep = sv[:rank] > 1e-9 * max(float(sv[0]), 1e-300)
-    spread = (sv[:rank, None] * vt[:rank])[keep]
+    spread = _principal_rows(np.sqrt(w)[:, None] * (X - mean), rank)
     return mean.reshape(n_s, c), spread.reshape(-1, n_s, c)
+
+
+def _principal_rows(M: np.ndarray, rank: int) -> np.ndarray:
+    """At most ``rank`` rows whose outer products sum to the largest parts of ``MᵀM``."""
+    if rank <= 0:
+        return np.zeros((0, M.shape[1]))
+    _, sv, vt = np.linalg.svd(M, full_matrices=False)
+    keep = sv[:rank] > 1e-9 * max(float(sv[0]), 1e-300)
+    return (sv[:rank, None] * vt[:rank])[keep]
 
 
 def _merge_spread(a: np.ndarray, b: np.ndarray, extra: np.ndarray, rank: int) -> np.ndarray:
     """Principal deviations of two estimates of one leak's signature, averaged (a, b: spreads;
     extra: half the difference of their means)."""
-    stack = np.concatenate([a / np.sqrt(2), b / np.sqrt(2), extra[None]]) if a.size or b.size else extra[None]
-    n = stack.shape[0]
-    flat = stack.reshape(n, -1)
-    _, sv, vt = np.linalg.svd(flat, full_matrices=False)
-    keep = sv[:rank] > 1e-9 * max(float(sv[0]), 1e-300)
-    return (sv[:rank, None] * vt[:rank])[keep].reshape(-1, *stack.shape[1:])
+    stack = np.concatenate([a / np.sqrt(2), b / np.sqrt(2), extra[None]])
+    return _principal_rows(stack.reshape(len(stack), -1), rank).reshape(-1, *stack.shape[1:])
 
 
 SHRINKAGE_GRID = (0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6)
@@ -1070,8 +1071,7 @@ def detect_leaks(
                     continue
                 if dist.pipe_to_pipe(k.node, link_map) <= cfg.merge_m:
                     # combined posterior: the change seen now includes what the old one missed
-                    if cfg.known_spread_rank > 0:
-                        k.spread = _merge_spread(k.spread, spread, 0.5 * (k.basis - basis), cfg.known_spread_rank)
+                    k.spread = _merge_spread(k.spread, spread, 0.5 * (k.basis - basis), cfg.known_spread_rank)
                     k.basis = 0.5 * (k.basis + basis)
                     merged = True
                     break
