@@ -14,7 +14,9 @@ Runs :func:`tirtasu.leaks.bench.run_bench` (the same as ``tirtasu leaks bench``)
    pipe roughness calibration and was scored once; a fourth (new seeds) was scored once for the
    same method; a fifth (new seeds) came with the known leaks' spread and the joint demand
    balance and was scored once, with fourteen more L-Town tuning scenarios on which those
-   were chosen;
+   were chosen; a sixth (new seeds, and KY4 at BattLeDIM's density of pressure sensors by
+   length of main) came with the known leaks' deviations sized by their change in the
+   window and was scored once;
 2. each scenario run through ``detect_leaks`` and scored with BattLeDIM's rules
    (``tirtasu.leaks.scoring.score``);
 3. the speed run: a year of L-Town at 5 min with the BattLeDIM layout, detection and

@@ -411,27 +411,61 @@ def test_posterior_signature_by_hand():
     assert cov == pytest.approx(0.5 * np.eye(2) + 0.25 * np.ones((2, 2)))
 
 
+def _bench_case_scored(name: str, switch: str):
+    """A benchmark case simulated, and its leaks scored with the setting ``switch`` on and off."""
+    from tirtasu.leaks import DetectConfig
+    from tirtasu.leaks.bench import CASES, START, TRAIN_DAYS, inputs_of, simulate_case
+
+    sim = simulate_case(next(c for c in CASES if c.name == name))
+    wn = load_model(sim.scenario.model)
+    train_until = START + pd.Timedelta(days=TRAIN_DAYS)
+    found = {}
+    for on in (True, False):
+        report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=DetectConfig(**{switch: on}))
+        det = report.detections[report.detections["link_id"] != ""]
+        found[on] = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until).leaks.set_index("leak_id")
+    return sim, found
+
+
 def test_a_leak_that_starts_the_day_after_a_repair_nearby_is_found():
     """L-Town, the benchmark's tuning scenario #210: a 7.9 m³/h leak is repaired and a day later
     a 10.8 m³/h one starts 330 m away, while an incipient leak grows elsewhere. Letting the known
     leak explain the demand balance first took the new leak's water for its growth: no alarm."""
-    from tirtasu.leaks import DetectConfig
-    from tirtasu.leaks.bench import CASES, START, TRAIN_DAYS, inputs_of, simulate_case
-
-    case = next(c for c in CASES if c.name == "L-Town #210")
-    sim = simulate_case(case)
-    wn = load_model(sim.scenario.model)
-    train_until = START + pd.Timedelta(days=TRAIN_DAYS)
-    found = {}
-    for joint in (True, False):
-        report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=DetectConfig(balance_joint=joint))
-        det = report.detections[report.detections["link_id"] != ""]
-        result = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until)
-        found[joint] = result.leaks.set_index("leak_id")
+    sim, found = _bench_case_scored("L-Town #210", "balance_joint")
     new = sim.leaks.set_index("leak_id").loc["leak-03"]
     assert new["link_id"] == "p573" and new["kind"] == "abrupt"  # the scenario is the one described
     assert found[True].loc["leak-03", "found"] and found[True].loc["leak-03", "distance_m"] <= 300.0
     assert not found[False].loc["leak-03", "found"]
+
+
+def test_known_change_estimate_by_hand():
+    from tirtasu.leaks.detect import known_change_estimate
+
+    # one known leak, whitened signature (3, 4) (‖k‖² = 25), change observed 2·k, prior sd 1:
+    # posterior mean (1 + 25)⁻¹ · kᵀΔ = 50/26, shrunk from the least-squares 2 by the prior
+    k = np.array([[3.0], [4.0]])
+    assert known_change_estimate(k, np.array([6.0, 8.0]), np.array([1.0])) == pytest.approx([50.0 / 26.0])
+    # a prior much wider than the evidence: least squares
+    assert known_change_estimate(k, np.array([6.0, 8.0]), np.array([1e4])) == pytest.approx([2.0], rel=1e-6)
+    # two leaks seen by separate sensors are estimated separately; a steady one (no change
+    # along its signature) gets none
+    K = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    c = known_change_estimate(K, np.array([4.0, 0.0, 5.0]), np.array([1.0, 3.0]))
+    assert c == pytest.approx([8.0 / 5.0, 0.0])
+
+
+def test_a_leak_among_four_known_ones_is_found_when_their_deviations_follow_their_change():
+    """L-Town, the benchmark's tuning scenario #12: a 7.0 m³/h leak starts while four leaks
+    found earlier run (one is repaired the next day). With each known leak allowed to deviate from its mean signature by
+    its full allowance, their deviations together take up the new leak's change: never found.
+    Sized by each leak's change in the window (steady ones have none), it is found."""
+    sim, found = _bench_case_scored("L-Town #12", "known_spread_window")
+    new = sim.leaks.set_index("leak_id").loc["leak-04"]
+    assert new["link_id"] == "p855" and new["kind"] == "abrupt"  # the scenario is the one described
+    running = sim.leaks[(sim.leaks["start"] < new["start"]) & (sim.leaks["end"] > new["start"])]
+    assert len(running) == 4
+    assert found[True].loc["leak-04", "found"] and found[True].loc["leak-04", "distance_m"] <= 300.0
+    assert not found[False].loc["leak-04", "found"]
 
 
 def test_bench_totals_of_each_part_and_of_the_held_out_parts_per_network():

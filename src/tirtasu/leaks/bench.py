@@ -32,6 +32,8 @@ __all__ = ["BenchCase", "BenchResult", "CASES", "run_bench", "run_case", "speed_
 TRAIN_DAYS = 14
 EVAL_DAYS = 56
 START = pd.Timestamp("2025-01-01")
+# L-Town's 43.2 km of mains over BattLeDIM's 33 pressure sensors
+BATTLEDIM_KM_PER_SENSOR = 43.2 / 33
 NETWORKS = {
     "L-Town": "L-TOWN.inp",
     "ky2": "asce-tf-wdst/ky2.inp",  # Kentucky KY2, GPM
@@ -48,14 +50,16 @@ class BenchCase:
     network : str
         Key of :data:`NETWORKS`.
     seed : int
-    part : {"tuning", "held-out", "held-out 2", "held-out 3", "held-out 4", "held-out 5"}
+    part : {"tuning", "held-out", "held-out 2", …, "held-out 6"}
         ``held-out 2``: a second held-out part with new seeds, added once the first had been
         looked at for more than one version of the method; ``held-out 3`` likewise, once the
         second had been (with pipe roughness calibration); ``held-out 4`` once the third had;
-        ``held-out 5`` once the fourth had.
-    layout : {"full", "sparse", "placed"}
+        ``held-out 5`` once the fourth had, ``held-out 6`` once the fifth had.
+    layout : {"full", "sparse", "placed", "dense"}
         ``full``: BattLeDIM's layout on L-Town, one pressure sensor per 25 junctions elsewhere
         (spread by distance along the pipes); ``sparse``: half as many pressure sensors;
+        ``dense``: spread by distance at BattLeDIM's density by length of main (one per 1.3 km;
+        one per 25 junctions is one per 6.8 km on KY4, whose pipes are long);
         ``placed``: as many as ``full``, half of them spread, half placed by
         :func:`tirtasu.leaks.placement.place_pressure_sensors`.
     noise : float
@@ -158,6 +162,11 @@ CASES = [
     # held out a fifth time (new seeds, scored once): added with the known leaks' spread and
     # the joint balance
     *_scenario_set("held-out 5", 191, 201),
+    # held out a sixth time (new seeds, scored once): added with the known leaks' deviations
+    # sized by their change in the window, and with KY4 at BattLeDIM's density by length of main
+    *_scenario_set("held-out 6", 231, 241),
+    BenchCase("ky4", 244, "held-out 6", layout="dense"),
+    BenchCase("ky4", 245, "held-out 6", layout="dense"),
 ]
 
 
@@ -179,7 +188,11 @@ def build_scenario(case: BenchCase):
     wn = load_model(model)
     rng = np.random.default_rng(case.seed)
     layout = layout_from_model_tags(model) if case.network == "L-Town" else None
-    if layout is None or not layout.pressure:
+    if case.layout == "dense":
+        # BattLeDIM's density by length of main rather than by junction
+        mains_km = sum(wn.get_link(p).length for p in wn.pipe_name_list) / 1000.0
+        layout = default_layout(wn, rng, n_pressure=max(3, round(mains_km / BATTLEDIM_KM_PER_SENSOR)))
+    elif layout is None or not layout.pressure:
         layout = default_layout(wn, rng)
     if case.layout == "sparse":
         layout.pressure = layout.pressure[::2]
@@ -415,8 +428,10 @@ def render(rows: list[dict], parts: dict, speed: dict | None, full: bool) -> str
         "and was not kept); the second (new seeds) was scored for the version before roughness calibration; the third "
         "(new seeds) was added with it and scored once; the fourth (new seeds) was scored once, for the "
         "same version (logger placement and the search length came with it and do not change the detection); the fifth "
-        "(new seeds) was added with the known leaks' spread and the joint demand balance and scored once, for this version, "
-        "which is also the version all the other rows were run with. "
+        "(new seeds) was added with the known leaks' spread and the joint demand balance and scored once, for that version; "
+        "the sixth (new seeds, and KY4 with BattLeDIM's density of pressure sensors by length of main, \"dense\": one per "
+        "1.3 km instead of one per 6.8 km) was added with the known leaks' deviations sized by their change in the window "
+        "and scored once, for this version, which is also the version all the other rows were run with. "
         "Two KY4 scenarios joined the tuning part "
         "later (the method unchanged), two tuning scenarios are repeated with half of their loggers placed by "
         "`tirtasu leaks place-sensors` (\"placed\"), and fourteen L-Town scenarios (#210–#223) joined it with the "

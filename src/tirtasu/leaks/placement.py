@@ -34,6 +34,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from tirtasu.leaks.localize import NetworkDistances
 from tirtasu.leaks.sensitivity import sensitivities
+from tirtasu.network.spread import farthest_point_sample
 
 __all__ = [
     "PlacementResult", "estimate_logger_noise", "junction_signatures", "place_pressure_sensors", "residual_logger_noise",
@@ -274,12 +275,7 @@ def place_pressure_sensors(
     chosen_set = {index[e] for e in existing}
     pool = [i for i in range(len(junctions)) if i not in chosen_set]
     if len(pool) > max_candidates:
-        picked = [int(np.argmax(w[pool]))]
-        best = between[pool[picked[0]], pool]
-        while len(picked) < max_candidates:
-            k = int(np.argmax(np.where(np.isfinite(best), best, 1e18)))
-            picked.append(k)
-            best = np.minimum(best, between[pool[k], pool])
+        picked = farthest_point_sample(int(np.argmax(w[pool])), max_candidates, lambda k: between[pool[k], pool])
         pool = [pool[k] for k in picked]
 
     added: list[str] = []

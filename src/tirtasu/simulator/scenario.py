@@ -13,6 +13,7 @@ import pandas as pd
 import wntr
 
 from tirtasu.network.model import node_demands_m3h
+from tirtasu.network.spread import farthest_point_sample
 from tirtasu.telemetry.sensors import sensor_id_for
 
 __all__ = [
@@ -286,16 +287,17 @@ def spread_pressure_sensors(wn: wntr.network.WaterNetworkModel, n: int, rng: np.
     junctions = [j for j in wn.junction_name_list if j in graph]
     if n >= len(junctions):
         return junctions
-    chosen = [junctions[int(rng.integers(len(junctions)))]]
-    dist = nx.single_source_dijkstra_path_length(graph, chosen[0], weight="weight")
-    best = {j: dist.get(j, np.inf) for j in junctions}
-    while len(chosen) < n:
-        nxt = max(best, key=lambda j: best[j])
-        chosen.append(nxt)
-        d = nx.single_source_dijkstra_path_length(graph, nxt, weight="weight")
-        for j in junctions:
-            best[j] = min(best[j], d.get(j, np.inf))
-    return chosen
+    index = {j: i for i, j in enumerate(junctions)}
+
+    def distances_from(i: int) -> np.ndarray:
+        d = np.full(len(junctions), np.inf)
+        for node, length in nx.single_source_dijkstra_path_length(graph, junctions[i], weight="weight").items():
+            if node in index:
+                d[index[node]] = length
+        return d
+
+    first = int(rng.integers(len(junctions)))
+    return [junctions[i] for i in farthest_point_sample(first, n, distances_from)]
 
 
 def default_layout(
