@@ -480,9 +480,15 @@ def test_bench_totals_of_each_part_and_of_the_held_out_parts_per_network():
         row("held-out", "L-Town", 6, 3, 2, 300.0, 1000.0, [10.0]),
         row("held-out", "ky4", 6, 0, 4, -2000.0, 1000.0, []),
         row("held-out 2", "L-Town", 8, 8, 0, 900.0, 1000.0, [2.0, 30.0]),
+        {**row("held-out 2", "ky4", 6, 3, 2, 500.0, 1000.0, [7.0]), "layout": "dense"},
     ]
     parts = part_totals(rows)
-    assert list(parts) == ["tuning", "held-out", "held-out 2", "held-out, all parts, L-Town", "held-out, all parts, ky4"]
+    assert list(parts) == [
+        "tuning", "held-out", "held-out 2", "held-out, all parts, L-Town", "held-out, all parts, ky4", "held-out, all parts, ky4, dense",
+    ]
+    dense = parts["held-out, all parts, ky4, dense"]
+    assert (dense["scenarios"], dense["tp"], dense["fraction"]) == (1, 3, pytest.approx(0.5))
+    assert parts["held-out, all parts, ky4"]["tp"] == 0  # the few-sensor KY4 row alone
     ltown = parts["held-out, all parts, L-Town"]
     assert (ltown["scenarios"], ltown["leaks"], ltown["tp"]) == (2, 14, 11)
     assert ltown["fp_per_scenario"] == pytest.approx(1.0) and ltown["max_fp"] == 2

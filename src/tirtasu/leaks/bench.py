@@ -270,6 +270,7 @@ def run_case(case: BenchCase, cache: Path | None = None, config=None) -> dict:
         "case": case.name,
         "part": case.part,
         "network": case.network,
+        "layout": case.layout,
         "units": _units(wn),
         "pressure_sensors": len(sim.scenario.layout.pressure),
         "leaks": len(leaks),
@@ -320,12 +321,17 @@ def summarize_rows(rows: list[dict]) -> dict:
 
 def part_totals(rows: list[dict]) -> dict:
     """Totals of each part (in the order of the rows) and, when there are several held-out
-    parts, of all of them together for each network."""
+    parts, of all of them together for each network (its "dense" layout apart)."""
     parts = {part: summarize_rows([r for r in rows if r["part"] == part]) for part in dict.fromkeys(r["part"] for r in rows)}
     held = [r for r in rows if r["part"].startswith("held-out")]
     if len({r["part"] for r in held}) > 1:
-        for net in dict.fromkeys(r["network"] for r in held):
-            parts[f"held-out, all parts, {net}"] = summarize_rows([r for r in held if r["network"] == net])
+        # a network with its sensors at BattLeDIM's density is another case than the same
+        # network with a few: totalled apart
+        def group(r):
+            return r["network"] + (", dense" if r.get("layout") == "dense" else "")
+
+        for g in dict.fromkeys(group(r) for r in held):
+            parts[f"held-out, all parts, {g}"] = summarize_rows([r for r in held if group(r) == g])
     return parts
 
 
