@@ -456,9 +456,10 @@ def test_known_change_estimate_by_hand():
 
 def test_a_leak_among_four_known_ones_is_found_when_their_deviations_follow_their_change():
     """L-Town, the benchmark's tuning scenario #12: a 7.0 m³/h leak starts while four leaks
-    found earlier run (one is repaired the next day). With each known leak allowed to deviate from its mean signature by
-    its full allowance, their deviations together take up the new leak's change: never found.
-    Sized by each leak's change in the window (steady ones have none), it is found."""
+    found earlier run (one is repaired the next day). With each known leak allowed to deviate
+    from its mean signature by its full allowance, their deviations together take up the new
+    leak's change: never found. Sized by each leak's change in the window (steady ones have
+    none), it is found."""
     sim, found = _bench_case_scored("L-Town #12", "known_spread_window")
     new = sim.leaks.set_index("leak_id").loc["leak-04"]
     assert new["link_id"] == "p855" and new["kind"] == "abrupt"  # the scenario is the one described

@@ -353,9 +353,9 @@ def bench(
     Scenarios: L-Town (BattLeDIM layout and a sparse one) and other networks in other units, 8
     weeks after 2 leak-free weeks, 6–8 leaks of 1–8 % of the mean inflow, several seeds and noise
     levels, outdated models (demands, pipe roughness), layouts half placed by place-sensors or
-    at BattLeDIM's density by length of main. Six held-out parts (other seeds, another network) are never used for tuning and are reported
-    separately, each and all together per network. Scores follow BattLeDIM
-    (tirtasu.leaks.scoring).
+    at BattLeDIM's density by length of main. Six held-out parts (other seeds, another network)
+    are never used for tuning and are reported separately, each and all together per network.
+    Scores follow BattLeDIM (tirtasu.leaks.scoring).
     """
     from tirtasu.leaks.bench import run_bench
 
