@@ -188,10 +188,10 @@ def build_scenario(case: BenchCase):
     wn = load_model(model)
     rng = np.random.default_rng(case.seed)
     layout = layout_from_model_tags(model) if case.network == "L-Town" else None
+    summary = summarize(wn)
     if case.layout == "dense":
         # BattLeDIM's density by length of main rather than by junction
-        mains_km = sum(wn.get_link(p).length for p in wn.pipe_name_list) / 1000.0
-        layout = default_layout(wn, rng, n_pressure=max(3, round(mains_km / BATTLEDIM_KM_PER_SENSOR)))
+        layout = default_layout(wn, rng, n_pressure=max(3, round(summary.mains_km / BATTLEDIM_KM_PER_SENSOR)))
     elif layout is None or not layout.pressure:
         layout = default_layout(wn, rng)
     if case.layout == "sparse":
@@ -204,7 +204,7 @@ def build_scenario(case: BenchCase):
         layout.pressure = spread + place_pressure_sensors(wn, len(layout.pressure) - len(spread), existing=spread).added
     t0 = START + pd.Timedelta(days=TRAIN_DAYS)
     end = t0 + pd.Timedelta(days=EVAL_DAYS)
-    leaks = random_leaks(wn, case.leaks, t0, end, summarize(wn).mean_demand_m3h, rng)
+    leaks = random_leaks(wn, case.leaks, t0, end, summary.mean_demand_m3h, rng)
     sc = Scenario(
         model=str(model),
         start=str(START),

@@ -831,26 +831,23 @@ def detect_leaks(
         if kl:
             # each known leak's change: along its mean signature and, as its place is only
             # known to its posterior, along the spread of its candidates' signatures
-            s_of = np.array([(cfg.known_change * k.q0 if k.closed is None else max(k.peak, k.flow)) + cfg.known_floor_m3h for k in kl])
-            s_dev = s_of
-            if cfg.known_spread_window and any(len(k.spread) for k in kl):
-                # a deviation of a known leak's signature only shows in proportion to how much
-                # the leak changes in this window: size it by that change, estimated along the
-                # mean signatures alone (a steady leak has nothing to move)
-                K0 = Wm @ np.column_stack([(wmix @ k.basis)[m] for k in kl])
-                if kf:
-                    K0 = K0 - Qf @ (Qf.T @ K0)
-                s_dev = np.minimum(s_of, np.abs(known_change_estimate(K0, delta, s_of)) + cfg.known_floor_m3h)
-            dirs, sk = [], []
-            for k, s_k, s_d in zip(kl, s_of, s_dev):
-                for v, s_v in [(k.basis, s_k), *((v, s_d) for v in k.spread)]:
-                    dirs.append((wmix @ v)[m])
-                    sk.append(s_v)
+            dirs, mean_cols = [], []
+            for k in kl:
+                mean_cols.append(len(dirs))
+                dirs += [(wmix @ v)[m] for v in (k.basis, *k.spread)]
             Kraw = np.column_stack(dirs)
-            sk = np.array(sk)
             K = Wm @ Kraw
             if kf:
                 K = K - Qf @ (Qf.T @ K)
+            s_of = np.array([(cfg.known_change * k.q0 if k.closed is None else max(k.peak, k.flow)) + cfg.known_floor_m3h for k in kl])
+            s_dev = s_of
+            if cfg.known_spread_window and len(dirs) > len(kl):
+                # a deviation of a known leak's signature only shows in proportion to how much
+                # the leak changes in this window: size it by that change, estimated along the
+                # mean signatures alone (a steady leak has nothing to move)
+                s_dev = np.minimum(s_of, np.abs(known_change_estimate(K[:, mean_cols], delta, s_of)) + cfg.known_floor_m3h)
+            sk = np.repeat(s_dev, [1 + len(k.spread) for k in kl])
+            sk[mean_cols] = s_of
             Minv = np.linalg.inv(np.diag(1.0 / sk**2) + K.T @ K)
             delta_a = delta - K @ (Minv @ (K.T @ delta))  # A⁻¹Δ, A = I + K S Kᵀ
             GA = G - ((G @ K) @ Minv) @ K.T
