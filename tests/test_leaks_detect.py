@@ -179,7 +179,7 @@ def test_without_training_end_learns_from_first_days_and_says_so(abrupt_case):
         detect_leaks(wn, _inputs(sim), train_until="2025-01-02 00:00")
 
 
-def test_cli_detect_from_files(tmp_path, abrupt_case):
+def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     wn, sim, report = abrupt_case
     files = {}
     for kind, name in (("pressure", "pressures"), ("flow", "flows"), ("level", "levels"), ("demand", "demands")):
@@ -194,6 +194,15 @@ def test_cli_detect_from_files(tmp_path, abrupt_case):
     written = pd.read_csv(out, keep_default_na=False, dtype=str)
     assert list(written.columns[:2]) == ["link_id", "start_time"]
     assert list(written["link_id"]) == list(report.detections["link_id"])
+    # --against-training reaches the detection's settings (sorted, once each)
+    import tirtasu.leaks.detect as detect_module
+
+    seen = []
+    monkeypatch.setattr(detect_module, "detect_leaks", lambda *a, config=None, **k: seen.append(config) or report)
+    result = CliRunner().invoke(app, args + ["--against-training", "168", "--against-training", "72", "--against-training", "168"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].training_windows_h == (72, 168)
+    monkeypatch.undo()
     # a column that is not in the model: a clear message, no traceback
     bad = pd.read_csv(files["pressures"])
     bad = bad.rename(columns={bad.columns[1]: "J-UNKNOWN"})
@@ -205,8 +214,8 @@ def test_cli_detect_from_files(tmp_path, abrupt_case):
     result = CliRunner().invoke(app, args + ["--model-tz", "Asia/Jakrta"])
     assert result.exit_code == 1
     assert "Asia/Jakrta" in result.output and "unknown time zone" in result.output
-    # a negative price of water or crew visit: refused by the option itself
-    for option in ("--water-price", "--crew-cost"):
+    # a negative price of water or crew visit, a window of no hours: refused by the option itself
+    for option in ("--water-price", "--crew-cost", "--against-training"):
         result = CliRunner().invoke(app, args + [option, "-1"])
         assert result.exit_code == 2 and option in result.output
 
@@ -411,8 +420,9 @@ def test_posterior_signature_by_hand():
     assert cov == pytest.approx(0.5 * np.eye(2) + 0.25 * np.ones((2, 2)))
 
 
-def _bench_case_scored(name: str, switch: str):
-    """A benchmark case simulated, and its leaks scored with the setting ``switch`` on and off."""
+def _bench_case_scored(name: str, switch: str, on=True, off=False):
+    """A benchmark case simulated, and its leaks scored with the setting ``switch`` on and off
+    (``found[True]``: with ``switch=on``; ``found[False]``: with ``switch=off``)."""
     from tirtasu.leaks import DetectConfig
     from tirtasu.leaks.bench import CASES, START, TRAIN_DAYS, inputs_of, simulate_case
 
@@ -420,10 +430,10 @@ def _bench_case_scored(name: str, switch: str):
     wn = load_model(sim.scenario.model)
     train_until = START + pd.Timedelta(days=TRAIN_DAYS)
     found = {}
-    for on in (True, False):
-        report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=DetectConfig(**{switch: on}))
+    for key, value in ((True, on), (False, off)):
+        report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=DetectConfig(**{switch: value}))
         det = report.detections[report.detections["link_id"] != ""]
-        found[on] = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until).leaks.set_index("leak_id")
+        found[key] = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until).leaks.set_index("leak_id")
     return sim, found
 
 
@@ -467,6 +477,17 @@ def test_a_leak_among_four_known_ones_is_found_when_their_deviations_follow_thei
     assert len(running) == 4
     assert found[True].loc["leak-04", "found"] and found[True].loc["leak-04", "distance_m"] <= 300.0
     assert not found[False].loc["leak-04", "found"]
+
+
+def test_a_slowly_growing_leak_shows_against_the_training_period():
+    """L-Town, the benchmark's tuning scenario #14 (half of BattLeDIM's pressure sensors): an
+    incipient leak that grows to 2.8 m³/h over nine days changes no window against the days
+    before it enough for an alarm; the last week's mean against the training period shows it."""
+    sim, found = _bench_case_scored("L-Town #14, sparse", "training_windows_h", on=(168,), off=())
+    leak = sim.leaks.set_index("leak_id").loc["leak-01"]
+    assert leak["link_id"] == "p590" and leak["kind"] == "incipient"  # the scenario is the one described
+    assert found[True].loc["leak-01", "found"] and found[True].loc["leak-01", "distance_m"] <= 300.0
+    assert not found[False].loc["leak-01", "found"]
 
 
 def test_bench_totals_of_each_part_and_of_the_held_out_parts_per_network():

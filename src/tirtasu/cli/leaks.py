@@ -131,6 +131,11 @@ def detect(
     end: str = typer.Option(None, "--to", help="With the store: time to read up to (UTC, excluded)."),
     model_name: str = typer.Option(None, "--model-name", help="With the store: name of the stored model to use."),
     threshold: float = typer.Option(None, help="Alarm threshold (default tuned on simulations; higher: fewer, later alarms)."),
+    against_training: list[int] = typer.Option(
+        [], "--against-training", min=1, metavar="HOURS",
+        help="Also test the mean of the last HOURS hours against the whole training period (repeatable, e.g. 168): "
+        "finds leaks that grow slowly (over days or weeks), at the cost of more false alarms where the model places leaks poorly. Off by default.",
+    ),
     model_tz: str = typer.Option(
         None, "--model-tz",
         help="Time zone the model's patterns and controls run on: Asia/Jakarta, UTC+7 … (default: the store's 'timezone' meta, else UTC).",
@@ -175,7 +180,8 @@ def detect(
             if model is not None:
                 wn = load_model(model)
         cfg = DetectConfig(
-            model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness
+            model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness,
+            training_windows_h=tuple(sorted(set(against_training))),
         )
         if threshold is not None:
             cfg.threshold = threshold

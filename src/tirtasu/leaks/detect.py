@@ -95,6 +95,16 @@ class DetectConfig:
         signatures. 0: along the mean signature only, so that a leak growing a few hundred
         metres from where it was placed looked like a new leak beside it (tuning: false
         positives 1.2 → 0.6 per scenario on 14 L-Town scenarios).
+    training_windows_h : tuple of int [h]
+        Lengths of windows, ending at the current hour, also tested against the whole training
+        period rather than the days before them: a leak that grows over weeks changes a week's
+        window against the week before by a fraction of its size, but shows whole against the
+        training period. The known leaks may then be anywhere between nothing and their whole
+        flow. Empty: no such test (the default; see ``docs/leaks.md`` for what it did).
+    training_model_error : float
+        Against the training period the error of the known leaks' signatures (the model's, and
+        their place) shows whole too: the alarm threshold of those windows is raised by the
+        energy of this fraction of each known leak's whole signature (whitened).
     known_spread_window : bool
         Size a known leak's deviations by how much it changes in the window tested (estimated
         along the mean signatures alone, plus ``known_floor_m3h``, at most its allowance)
@@ -225,6 +235,8 @@ class DetectConfig:
     balance_joint: bool = True
     known_spread_rank: int = 3
     known_spread_window: bool = True
+    training_windows_h: tuple = ()
+    training_model_error: float = 0.15
     default_train_days: float = 14.0
     min_train_days: float = 3.0
     radius_m: float = 300.0
@@ -796,11 +808,13 @@ def detect_leaks(
 
     wcache: dict = {}
 
-    def evaluate(a: int, b: int, R: int, kn: list) -> dict | None:
-        """Test the change of the mean residual over hours [a, b) against the R hours before."""
+    def evaluate(a: int, b: int, R: int, kn: list, ref_start: int | None = None) -> dict | None:
+        """Test the change of the mean residual over hours [a, b) against the R hours before
+        it, or against the R hours from ``ref_start`` (the training period)."""
         L = b - a
+        ra = a - R if ref_start is None else ref_start
         mW, okW, wW = window(a, b)
-        mR, okR, wR = window(a - R, a)
+        mR, okR, wR = window(ra, ra + R)
         m = okW & okR & ~masked
         if m.sum() < 1:
             return None
@@ -828,6 +842,7 @@ def detect_leaks(
         # new leak that looks like a known one needs more evidence, but is not explained away
         kl = [k for k in kn if k.kind == "leak"]
         Ak = None
+        thr_extra = 0.0
         if kl:
             # each known leak's change: along its mean signature and, as its place is only
             # known to its posterior, along the spread of its candidates' signatures
@@ -839,7 +854,11 @@ def detect_leaks(
             K = Wm @ Kraw
             if kf:
                 K = K - Qf @ (Qf.T @ K)
-            s_of = np.array([(cfg.known_change * k.q0 if k.closed is None else max(k.peak, k.flow)) + cfg.known_floor_m3h for k in kl])
+            s_of = np.array([
+                (cfg.known_change * k.q0 if k.closed is None and ref_start is None else max(k.peak, k.flow, k.q0))
+                + cfg.known_floor_m3h
+                for k in kl
+            ])
             s_dev = s_of
             if cfg.known_spread_window and len(dirs) > len(kl):
                 # a deviation of a known leak's signature only shows in proportion to how much
@@ -859,6 +878,10 @@ def detect_leaks(
             coef = sk**2 * (K.T @ delta_a)  # expected change of each known leak [m³/h]
             Ak = (K, sk)
             raw = raw - Kraw @ coef
+            if ref_start is not None:
+                # the known leaks' signatures are off by the model's error times their whole flow
+                k_norm = np.linalg.norm(K[:, mean_cols], axis=0)
+                thr_extra = float(np.sum((cfg.training_model_error * (s_of - cfg.known_floor_m3h) * k_norm) ** 2))
         else:
             gd = G @ delta
             gg = np.einsum("ij,ij->i", G, G)
@@ -883,7 +906,7 @@ def detect_leaks(
             bal_z = float(raw[j_bal] / np.sqrt(noise.sd_for(L)[n_p] ** 2 + noise.sd_for(R)[n_p] ** 2))
         return dict(m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best, T_leak=float(T[i_best]),
                     T_fault=float(Tf[j_best]) if len(Tf) else 0.0, j=j_best, bal_z=bal_z, q_bal=q_bal,
-                    Ak=Ak, wmix=wmix, gd=gd, gg=gg)
+                    Ak=Ak, wmix=wmix, gd=gd, gg=gg, thr_extra=thr_extra)
 
     t1 = time.perf_counter()
     say("detecting", 0.0)
@@ -980,12 +1003,13 @@ def detect_leaks(
         # ---- test for a new leak ------------------------------------------------------------
         best = None
         kn = active_known(h)
-        for L in cfg.windows_h:
-            R = max(cfg.ref_h, L // 2)
+        tests = [(L, max(cfg.ref_h, L // 2), None) for L in cfg.windows_h]
+        tests += [(L, first, 0) for L in cfg.training_windows_h if h + 1 - L >= first]
+        for L, R, ref_start in tests:
             a = h + 1 - L
-            if a - R < 0:
+            if ref_start is None and a - R < 0:
                 continue
-            ev = evaluate(a, h + 1, R, kn)
+            ev = evaluate(a, h + 1, R, kn, ref_start)
             if ev is None:
                 continue
             m, Wm, delta, G, T, i_best, T_leak, T_fault, j_best, bal_z, q_bal, Ak, wmix, gd, gg = (
@@ -997,14 +1021,17 @@ def detect_leaks(
                 sd_bal = np.sqrt(noise.sd_for(L)[n_p] ** 2 + noise.sd_for(R)[n_p] ** 2)
                 q_best = max(float(gd[i_best]) / max(float(gg[i_best]), 1e-12), 0.0)
                 bal_needed = min(cfg.balance_z, 0.5 * q_best / sd_bal)
+            thr = threshold + ev["thr_extra"]
+            # the balance alone raises no alarm against the training period: demand drifts over weeks
             leak_ok = bal_z >= bal_needed and T_leak > T_fault and (
-                T_leak > threshold or (bal_z >= cfg.balance_strong_z and L >= 24)
+                T_leak > thr or (bal_z >= cfg.balance_strong_z and L >= 24 and ref_start is None)
             )
-            fault_ok = T_fault > threshold and T_fault > T_leak and bal_z < cfg.balance_z
+            fault_ok = T_fault > thr and T_fault > T_leak and bal_z < cfg.balance_z
             # the alarm goes to the window with the strongest evidence of its kind
             score = T_leak + (1e6 if leak_ok else 0.0) + (5e5 if fault_ok else 0.0)
             if best is None or score > best["score"]:
-                best = dict(score=score, L=L, R=R, a=a, m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best,
+                # (against the training period, the onset is looked for in the window and the longest one before it)
+                best = dict(score=score, L=L, R=R if ref_start is None else min(R, max(cfg.windows_h)), a=a, m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best,
                             T_leak=T_leak, T_fault=T_fault, j=j_best, bal_z=bal_z, wmix=wmix, Ak=Ak, q_bal=q_bal,
                             leak_ok=leak_ok, fault_ok=fault_ok)
         if best is None:
