@@ -353,12 +353,13 @@ def targets_met(s: dict) -> dict:
     }
 
 
-def speed_benchmark(days: float = 365.0, cache: Path | None = None, progress=None) -> dict:
+def speed_benchmark(days: float = 365.0, cache: Path | None = None, progress=None, config=None) -> dict:
     """A year of L-Town (BattLeDIM layout, 23 leaks): detection and localization vs EPANET.
 
     EPANET alone: the model opened with the EPANET 2.2 engine, solved over ``days`` at 5 min
     with ``EN_solveH``. Detection: :func:`detect_leaks` on the simulated readings (already in
-    memory: reading CSVs is not counted), its signatures computed inside the timed run.
+    memory: reading CSVs is not counted), its signatures computed inside the timed run, with
+    ``config`` (a :class:`~tirtasu.leaks.detect.DetectConfig`; default settings when None).
     """
     from tirtasu.leaks.detect import detect_leaks
     from tirtasu.network import load_model, summarize
@@ -398,7 +399,7 @@ def speed_benchmark(days: float = 365.0, cache: Path | None = None, progress=Non
         progress(0.75, "detecting a year")
     train_until = pd.Timestamp(sim.scenario.start) + pd.Timedelta(days=TRAIN_DAYS)
     t = time.perf_counter()
-    report = detect_leaks(wn, inputs_of(sim), train_until=train_until)
+    report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=config)
     detect_s = time.perf_counter() - t
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from tirtasu.leaks.scoring import score
@@ -504,7 +505,9 @@ def run_bench(full: bool = False, cache: Path | None = None, speed: bool = True,
     parts = part_totals(rows)
     sp = None
     if speed:
-        sp = speed_benchmark(speed_days, cache, progress=(lambda f, w: progress((len(cases) + 2 * f) / n, w)) if progress else None)
+        sp = speed_benchmark(
+            speed_days, cache, progress=(lambda f, w: progress((len(cases) + 2 * f) / n, w)) if progress else None, config=config
+        )
     if progress:
         progress(1.0, "done")
     md = render(rows, parts, sp, full)

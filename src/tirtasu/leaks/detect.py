@@ -100,7 +100,8 @@ class DetectConfig:
         period rather than the days before them: a leak that grows over weeks changes a week's
         window against the week before by a fraction of its size, but shows whole against the
         training period. The known leaks may then be anywhere between nothing and their whole
-        flow. Empty: no such test (the default; see ``docs/leaks.md`` for what it did).
+        flow, and the demand balance alone raises no alarm (demand drifts over weeks). Empty: no
+        such test (the default; see ``docs/leaks.md`` for what it did).
     training_model_error : float
         Against the training period the error of the known leaks' signatures (the model's, and
         their place) shows whole too: the alarm threshold of those windows is raised by the
@@ -855,7 +856,7 @@ def detect_leaks(
             if kf:
                 K = K - Qf @ (Qf.T @ K)
             s_of = np.array([
-                (cfg.known_change * k.q0 if k.closed is None and ref_start is None else max(k.peak, k.flow, k.q0))
+                (cfg.known_change * k.q0 if k.closed is None and ref_start is None else max(k.peak, k.flow))
                 + cfg.known_floor_m3h
                 for k in kl
             ])
