@@ -194,14 +194,16 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     written = pd.read_csv(out, keep_default_na=False, dtype=str)
     assert list(written.columns[:2]) == ["link_id", "start_time"]
     assert list(written["link_id"]) == list(report.detections["link_id"])
-    # --against-training reaches the detection's settings (sorted, once each)
+    # --against-training reaches the detection's settings (sorted, once each); without it no
+    # window is tested against training
     import tirtasu.leaks.detect as detect_module
 
     seen = []
     monkeypatch.setattr(detect_module, "detect_leaks", lambda *a, config=None, **k: seen.append(config) or report)
-    result = CliRunner().invoke(app, args + ["--against-training", "168", "--against-training", "72", "--against-training", "168"])
-    assert result.exit_code == 0, result.output
-    assert seen[0].training_windows_h == (72, 168)
+    for extra in (["--against-training", "168", "--against-training", "72", "--against-training", "168"], []):
+        result = CliRunner().invoke(app, args + extra)
+        assert result.exit_code == 0, result.output
+    assert [c.training_windows_h for c in seen] == [(72, 168), ()]
     monkeypatch.undo()
     # a column that is not in the model: a clear message, no traceback
     bad = pd.read_csv(files["pressures"])
@@ -422,26 +424,28 @@ def test_posterior_signature_by_hand():
 
 def _bench_case_scored(name: str, switch: str, on=True, off=False):
     """A benchmark case simulated, and its leaks scored with the setting ``switch`` on and off
-    (``found[True]``: with ``switch=on``; ``found[False]``: with ``switch=off``)."""
+    (``found[True]``: with ``switch=on``; ``found[False]``: with ``switch=off``; the reports
+    likewise in ``reports``)."""
     from tirtasu.leaks import DetectConfig
     from tirtasu.leaks.bench import CASES, START, TRAIN_DAYS, inputs_of, simulate_case
 
     sim = simulate_case(next(c for c in CASES if c.name == name))
     wn = load_model(sim.scenario.model)
     train_until = START + pd.Timedelta(days=TRAIN_DAYS)
-    found = {}
+    found, reports = {}, {}
     for key, value in ((True, on), (False, off)):
         report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=DetectConfig(**{switch: value}))
         det = report.detections[report.detections["link_id"] != ""]
         found[key] = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until).leaks.set_index("leak_id")
-    return sim, found
+        reports[key] = report
+    return sim, found, reports
 
 
 def test_a_leak_that_starts_the_day_after_a_repair_nearby_is_found():
     """L-Town, the benchmark's tuning scenario #210: a 7.9 m³/h leak is repaired and a day later
     a 10.8 m³/h one starts 330 m away, while an incipient leak grows elsewhere. Letting the known
     leak explain the demand balance first took the new leak's water for its growth: no alarm."""
-    sim, found = _bench_case_scored("L-Town #210", "balance_joint")
+    sim, found, _ = _bench_case_scored("L-Town #210", "balance_joint")
     new = sim.leaks.set_index("leak_id").loc["leak-03"]
     assert new["link_id"] == "p573" and new["kind"] == "abrupt"  # the scenario is the one described
     assert found[True].loc["leak-03", "found"] and found[True].loc["leak-03", "distance_m"] <= 300.0
@@ -470,7 +474,7 @@ def test_a_leak_among_four_known_ones_is_found_when_their_deviations_follow_thei
     from its mean signature by its full allowance, their deviations together take up the new
     leak's change: never found. Sized by each leak's change in the window (steady ones have
     none), it is found."""
-    sim, found = _bench_case_scored("L-Town #12", "known_spread_window")
+    sim, found, _ = _bench_case_scored("L-Town #12", "known_spread_window")
     new = sim.leaks.set_index("leak_id").loc["leak-04"]
     assert new["link_id"] == "p855" and new["kind"] == "abrupt"  # the scenario is the one described
     running = sim.leaks[(sim.leaks["start"] < new["start"]) & (sim.leaks["end"] > new["start"])]
@@ -483,11 +487,17 @@ def test_a_slowly_growing_leak_shows_against_the_training_period():
     """L-Town, the benchmark's tuning scenario #14 (half of BattLeDIM's pressure sensors): an
     incipient leak that grows to 2.8 m³/h over nine days changes no window against the days
     before it enough for an alarm; the last week's mean against the training period shows it."""
-    sim, found = _bench_case_scored("L-Town #14, sparse", "training_windows_h", on=(168,), off=())
+    sim, found, reports = _bench_case_scored("L-Town #14, sparse", "training_windows_h", on=(168,), off=())
     leak = sim.leaks.set_index("leak_id").loc["leak-01"]
     assert leak["link_id"] == "p590" and leak["kind"] == "incipient"  # the scenario is the one described
     assert found[True].loc["leak-01", "found"] and found[True].loc["leak-01", "distance_m"] <= 300.0
     assert not found[False].loc["leak-01", "found"]
+    # the alarm came from the test against training: the hour that raised it says so (the
+    # alarm's time is the end of that hour), and without the test no hour does
+    hourly = reports[True].hourly
+    alarm_hour = found[True].loc["leak-01", "detected_at"] - pd.Timedelta(hours=1)
+    assert bool(hourly.loc[alarm_hour, "against_training"])
+    assert not reports[False].hourly["against_training"].fillna(False).any()
 
 
 def test_bench_totals_of_each_part_and_of_the_held_out_parts_per_network():

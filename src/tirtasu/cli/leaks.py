@@ -133,8 +133,9 @@ def detect(
     threshold: float = typer.Option(None, help="Alarm threshold (default tuned on simulations; higher: fewer, later alarms)."),
     against_training: list[int] = typer.Option(
         [], "--against-training", min=1, metavar="HOURS",
-        help="Also test the mean of the last HOURS hours against the whole training period (repeatable, e.g. 168): "
-        "finds leaks that grow slowly (over days or weeks), at the cost of more false alarms where the model places leaks poorly. Off by default.",
+        help="Also test the mean of the last HOURS hours against the whole training period, where a leak that grows "
+        "over days or weeks shows whole (repeatable, e.g. 168). Off by default: it finds a few more slowly growing "
+        "leaks, with more false alarms.",
     ),
     model_tz: str = typer.Option(
         None, "--model-tz",
@@ -359,7 +360,7 @@ def bench(
     Scenarios: L-Town (BattLeDIM layout and a sparse one) and other networks in other units, 8
     weeks after 2 leak-free weeks, 6–8 leaks of 1–8 % of the mean inflow, several seeds and noise
     levels, outdated models (demands, pipe roughness), layouts half placed by place-sensors or
-    at BattLeDIM's density by length of main. Six held-out parts (other seeds, another network)
+    at BattLeDIM's density by length of main. Eight held-out parts (other seeds, another network)
     are never used for tuning and are reported separately, each and all together per network.
     Scores follow BattLeDIM (tirtasu.leaks.scoring).
     """

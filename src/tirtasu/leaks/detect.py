@@ -101,7 +101,8 @@ class DetectConfig:
         window against the week before by a fraction of its size, but shows whole against the
         training period. The known leaks may then be anywhere between nothing and their whole
         flow, and the demand balance alone raises no alarm (demand drifts over weeks). Empty: no
-        such test (the default; see ``docs/leaks.md`` for what it did).
+        such test (the default: with the last week, (168,), the benchmark's held-out scenarios
+        had more false alarms and less of the perfect €; see ``docs/leaks.md``).
     training_model_error : float
         Against the training period the error of the known leaks' signatures (the model's, and
         their place) shows whole too: the alarm threshold of those windows is raised by the
@@ -287,7 +288,12 @@ class LeakReport:
     notes : list of str
         How the data was used (training period, what could not be done and why).
     hourly : pandas.DataFrame
-        Hourly diagnostics: the demand balance residual [m³/h] and the tracked total leak flow.
+        Hourly diagnostics: ``balance_residual_m3h`` (the demand balance residual [m³/h]),
+        ``tracked_leak_flow_m3h`` (the open leaks' tracked flow [m³/h]), and of the window with
+        the strongest evidence that hour: ``glr_leak`` and ``glr_fault`` (likelihood ratio of
+        the best pipe and of the best single-sensor fault), ``balance_z`` (the balance's change
+        [standard deviations]), ``window_h`` (its length [h]) and ``against_training`` (True
+        when it was tested against the training period rather than the days before it).
     timings : dict
         Seconds spent in each stage.
     roughness : RoughnessCalibration or None
@@ -798,7 +804,8 @@ def detect_leaks(
     masked = np.zeros(c, dtype=bool)  # channels dropped for a fault
     rows: list[dict] = []
     total_flow = np.full(len(hours), np.nan)
-    trace = np.full((len(hours), 4), np.nan)  # best GLR of a leak, of a fault, balance z, window
+    # best GLR of a leak, of a fault, balance z, window, whether that window was tested against training
+    trace = np.full((len(hours), 5), np.nan)
     first = int(np.searchsorted(hours, train_end))
     n_hours = len(hours)
     max_L = max(cfg.windows_h)
@@ -1034,10 +1041,10 @@ def detect_leaks(
                 # (against the training period, the onset is looked for in the window and the longest one before it)
                 best = dict(score=score, L=L, R=R if ref_start is None else min(R, max(cfg.windows_h)), a=a, m=m, Wm=Wm, delta=delta, G=G, T=T, i=i_best,
                             T_leak=T_leak, T_fault=T_fault, j=j_best, bal_z=bal_z, wmix=wmix, Ak=Ak, q_bal=q_bal,
-                            leak_ok=leak_ok, fault_ok=fault_ok)
+                            leak_ok=leak_ok, fault_ok=fault_ok, vs_training=ref_start is not None)
         if best is None:
             continue
-        trace[h] = (best["T_leak"], best["T_fault"], best["bal_z"], best["L"])
+        trace[h] = (best["T_leak"], best["T_fault"], best["bal_z"], best["L"], float(best["vs_training"]))
 
         if best["fault_ok"] and not best["leak_ok"]:
             kind, loc = fault_names[best["j"]]
@@ -1193,6 +1200,7 @@ def detect_leaks(
     hourly["tracked_leak_flow_m3h"] = total_flow
     for k, name in enumerate(("glr_leak", "glr_fault", "balance_z", "window_h")):
         hourly[name] = trace[:, k]
+    hourly["against_training"] = pd.array(np.where(np.isnan(trace[:, 4]), pd.NA, trace[:, 4] == 1.0), dtype="boolean")
     timings["total"] = time.perf_counter() - t0
     timings.update(notes_debug)
     return LeakReport(
