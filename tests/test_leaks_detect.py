@@ -200,10 +200,10 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
 
     seen = []
     monkeypatch.setattr(detect_module, "detect_leaks", lambda *a, config=None, **k: seen.append(config) or report)
-    for extra in (["--against-training", "168", "--against-training", "72", "--against-training", "168"], []):
+    for extra in (["--against-training", "168", "--against-training", "72", "--against-training", "168", "--growth-alarm", "2"], []):
         result = CliRunner().invoke(app, args + extra)
         assert result.exit_code == 0, result.output
-    assert [c.training_windows_h for c in seen] == [(72, 168), ()]
+    assert [(c.training_windows_h, c.growth_alarm) for c in seen] == [((72, 168), 2.0), ((), None)]
     monkeypatch.undo()
     # a column that is not in the model: a clear message, no traceback
     bad = pd.read_csv(files["pressures"])
@@ -217,7 +217,7 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     assert result.exit_code == 1
     assert "Asia/Jakrta" in result.output and "unknown time zone" in result.output
     # a negative price of water or crew visit, a window of no hours: refused by the option itself
-    for option in ("--water-price", "--crew-cost", "--against-training"):
+    for option in ("--water-price", "--crew-cost", "--against-training", "--growth-alarm"):
         result = CliRunner().invoke(app, args + [option, "-1"])
         assert result.exit_code == 2 and option in result.output
 
@@ -498,6 +498,30 @@ def test_a_slowly_growing_leak_shows_against_the_training_period():
     alarm_hour = found[True].loc["leak-01", "detected_at"] - pd.Timedelta(hours=1)
     assert bool(hourly.loc[alarm_hour, "against_training"])
     assert not reports[False].hourly["against_training"].fillna(False).any()
+
+
+def test_a_leak_beside_a_known_one_is_reported_again_when_its_tracked_flow_doubles():
+    """L-Town, the benchmark's tuning scenario #217: a 3.4 m³/h leak is found at p645; days later
+    an incipient leak grows to 9.3 m³/h at p666, 230 m away, and the tracking gives its water
+    to the known leak (their signatures are alike). With ``growth_alarm`` the known leak is
+    reported again when its tracked flow has doubled: that second report, at the same pipe,
+    finds the new leak."""
+    sim, found, reports = _bench_case_scored("L-Town #217", "growth_alarm", on=2.0, off=None)
+    new = sim.leaks.set_index("leak_id").loc["leak-01"]
+    assert new["link_id"] == "p666" and new["kind"] == "incipient"  # the scenario is the one described
+    assert found[True].loc["leak-01", "found"] and found[True].loc["leak-01", "distance_m"] <= 300.0
+    assert not found[False].loc["leak-01", "found"]
+    # the report that found it: an earlier leak's pipe again, at twice the flow it had then
+    det = reports[True].detections
+    det = det.assign(t=pd.to_datetime(det["start_time"], utc=True))
+    hit = det[det["t"] == found[True].loc["leak-01", "detected_at"]].iloc[0]
+    before = det[(det["link_id"] == hit["link_id"]) & (det["t"] < hit["t"])]
+    assert len(before) >= 1
+    assert hit["leak_flow_m3h"] >= 2.0 * before["leak_flow_m3h"].iloc[-1]
+    assert hit["estimated_start"] == before["estimated_start"].iloc[-1]
+    # no second report without the option: each pipe and onset once (relocations aside)
+    plain = reports[False].detections
+    assert not plain.duplicated(["link_id", "estimated_start"]).any()
 
 
 def test_bench_totals_of_each_part_and_of_the_held_out_parts_per_network():

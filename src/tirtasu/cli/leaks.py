@@ -137,6 +137,12 @@ def detect(
         "over days or weeks shows whole (repeatable, e.g. 168). Off by default: it finds a few more slowly growing "
         "leaks, with more false alarms.",
     ),
+    growth_alarm: float = typer.Option(
+        None, "--growth-alarm", min=1.1, metavar="FACTOR",
+        help="Report a leak again, at its pipe, when its tracked flow reaches FACTOR times its flow when last reported "
+        "(and 2 m³/h more; e.g. 2): it grew, or a second leak started close by. Only for leaks placed with at least 60 %% "
+        "probability. Off by default.",
+    ),
     model_tz: str = typer.Option(
         None, "--model-tz",
         help="Time zone the model's patterns and controls run on: Asia/Jakarta, UTC+7 … (default: the store's 'timezone' meta, else UTC).",
@@ -182,7 +188,7 @@ def detect(
                 wn = load_model(model)
         cfg = DetectConfig(
             model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness,
-            training_windows_h=tuple(sorted(set(against_training))),
+            training_windows_h=tuple(sorted(set(against_training))), growth_alarm=growth_alarm,
         )
         if threshold is not None:
             cfg.threshold = threshold

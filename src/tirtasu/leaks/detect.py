@@ -168,6 +168,16 @@ class DetectConfig:
     relocate_odds : float
         … and how much more likely the leak must now be within ``radius_m`` of the new pipe than
         of the one reported (and at least ``p_min``).
+    growth_alarm : float or None
+        When an open leak's tracked flow reaches this multiple of its flow when last reported
+        (and at least ``growth_min_m3h`` more), report it again, at its pipe, with the flow it
+        has now: it grew, or a second leak started close by (their signatures are alike and the
+        tracking gives the known leak both flows). None: never.
+    growth_min_m3h : float [m³/h]
+        The least growth since the last report that is reported again.
+    growth_p_min : float
+        Only for a leak whose place was reported with at least this probability of being
+        within ``radius_m``: of a leak placed wrongly, a second report is a second visit in vain.
     water_price_eur_m3 : float [€/m³]
         What a cubic metre of lost water costs the utility (production, or the tariff it could
         have been sold at) …
@@ -230,6 +240,9 @@ class DetectConfig:
     value_horizon_days: float = 14.0
     relocate_m: float = 150.0
     relocate_odds: float = 3.0
+    growth_alarm: float | None = None
+    growth_min_m3h: float = 2.0
+    growth_p_min: float = 0.6
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
     model_timezone: str | None = None
     calibrate_demand: bool = True
@@ -262,6 +275,7 @@ class _Known:
     flow: float = 0.0
     peak: float = 0.0
     q0: float = 0.0  # flow when found
+    q_reported: float = 0.0  # flow when last reported
     low_hours: int = 0
     closed: int | None = None
     row: int | None = None
@@ -953,6 +967,22 @@ def detect_leaks(
             for k in open_leaks:
                 if k.row is not None:
                     rows[k.row]["peak_flow_m3h"] = round(max(k.peak, rows[k.row]["leak_flow_m3h"]), 3)
+            if cfg.growth_alarm is not None:
+                for k in open_leaks:
+                    if k.row is None or h - k.since < 24 or k.closed is not None:
+                        continue
+                    p_place = rows[k.row]["p_within_300m"]
+                    if not (p_place >= cfg.growth_p_min):
+                        continue
+                    if k.flow >= cfg.growth_alarm * k.q_reported and k.flow - k.q_reported >= cfg.growth_min_m3h:
+                        rows.append({
+                            **rows[k.row],
+                            "start_time": min(hours[h - 1] + pd.Timedelta(hours=1), end).strftime(TIME_FORMAT),
+                            "leak_flow_m3h": round(k.flow, 3),
+                            "peak_flow_m3h": round(k.flow, 3),
+                        })
+                        k.row = len(rows) - 1
+                        k.q_reported = k.flow
         if h == n_hours:
             break
 
@@ -1188,7 +1218,7 @@ def detect_leaks(
         )
         known.append(
             _Known(kind="leak", basis=basis, spread=spread, since=h, node=link_map, nodes=[candidates[i] for i in top[:10]],
-                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, row=len(rows) - 1, onset=best_tau, link=link)
+                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, q_reported=q_hat, row=len(rows) - 1, onset=best_tau, link=link)
         )
     timings["detect"] = time.perf_counter() - t1
     say("detecting", 1.0)
