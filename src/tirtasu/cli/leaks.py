@@ -140,7 +140,7 @@ def detect(
     growth_alarm: float = typer.Option(
         None, "--growth-alarm", min=1.1, metavar="FACTOR",
         help="Report a leak again, at its pipe, when its tracked flow reaches FACTOR times its flow when last reported "
-        "(and 2 m³/h more; e.g. 2): it grew, or a second leak started close by. Only for leaks placed with at least 60 %% "
+        "(and 2 m³/h more; e.g. 2): it grew, or a second leak started close by. Only for leaks placed with at least 60 % "
         "probability. Off by default.",
     ),
     model_tz: str = typer.Option(
