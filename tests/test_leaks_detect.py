@@ -522,6 +522,15 @@ def test_a_leak_beside_a_known_one_is_reported_again_when_its_tracked_flow_doubl
     # no second report without the option: each pipe and onset once (relocations aside)
     plain = reports[False].detections
     assert not plain.duplicated(["link_id", "estimated_start"]).any()
+    # at most one report for growth per leak: each pipe and onset at most twice
+    from tirtasu.leaks import DetectConfig
+    from tirtasu.leaks.bench import START, TRAIN_DAYS, inputs_of
+
+    wn = load_model(sim.scenario.model)
+    once = detect_leaks(wn, inputs_of(sim), train_until=START + pd.Timedelta(days=TRAIN_DAYS),
+                        config=DetectConfig(growth_alarm=2.0, growth_max_reports=1)).detections
+    assert once.groupby(["link_id", "estimated_start"]).size().max() <= 2
+    assert len(once) < len(det)  # the leak whose flow doubled twice is not reported a third time
 
 
 def test_bench_totals_of_each_part_and_of_the_held_out_parts_per_network():

@@ -178,6 +178,8 @@ class DetectConfig:
     growth_p_min : float
         Only for a leak whose place was reported with at least this probability of being
         within ``radius_m``: of a leak placed wrongly, a second report is a second visit in vain.
+    growth_max_reports : int or None
+        At most this many such reports per leak (None: one each time its flow doubles again).
     water_price_eur_m3 : float [€/m³]
         What a cubic metre of lost water costs the utility (production, or the tariff it could
         have been sold at) …
@@ -243,6 +245,7 @@ class DetectConfig:
     growth_alarm: float | None = None
     growth_min_m3h: float = 2.0
     growth_p_min: float = 0.6
+    growth_max_reports: int | None = None
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
     model_timezone: str | None = None
     calibrate_demand: bool = True
@@ -276,6 +279,7 @@ class _Known:
     peak: float = 0.0
     q0: float = 0.0  # flow when found
     q_reported: float = 0.0  # flow when last reported
+    growth_reports: int = 0  # times reported again for its growth
     low_hours: int = 0
     closed: int | None = None
     row: int | None = None
@@ -974,6 +978,8 @@ def detect_leaks(
                     p_place = rows[k.row]["p_within_300m"]
                     if not (p_place >= cfg.growth_p_min):
                         continue
+                    if cfg.growth_max_reports is not None and k.growth_reports >= cfg.growth_max_reports:
+                        continue
                     if k.flow >= cfg.growth_alarm * k.q_reported and k.flow - k.q_reported >= cfg.growth_min_m3h:
                         rows.append({
                             **rows[k.row],
@@ -983,6 +989,7 @@ def detect_leaks(
                         })
                         k.row = len(rows) - 1
                         k.q_reported = k.flow
+                        k.growth_reports += 1
         if h == n_hours:
             break
 
