@@ -216,7 +216,8 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     result = CliRunner().invoke(app, args + ["--model-tz", "Asia/Jakrta"])
     assert result.exit_code == 1
     assert "Asia/Jakrta" in result.output and "unknown time zone" in result.output
-    # a negative price of water or crew visit, a window of no hours: refused by the option itself
+    # a negative price of water or crew visit, a window of no hours, a growth factor below 1.1:
+    # refused by the option itself
     for option in ("--water-price", "--crew-cost", "--against-training", "--growth-alarm"):
         result = CliRunner().invoke(app, args + [option, "-1"])
         assert result.exit_code == 2 and option in result.output
@@ -450,6 +451,26 @@ def test_a_leak_that_starts_the_day_after_a_repair_nearby_is_found():
     assert new["link_id"] == "p573" and new["kind"] == "abrupt"  # the scenario is the one described
     assert found[True].loc["leak-03", "found"] and found[True].loc["leak-03", "distance_m"] <= 300.0
     assert not found[False].loc["leak-03", "found"]
+
+
+def test_growth_report_due_by_hand():
+    from tirtasu.leaks import DetectConfig
+    from tirtasu.leaks.detect import growth_report_due
+
+    cfg = DetectConfig(growth_alarm=2.0, growth_min_m3h=2.0, growth_p_min=0.6)
+    # reported at 3 m³/h: 6 is twice that and 3 more; 5.9 is not twice
+    assert growth_report_due(6.0, 3.0, 0.8, 0, cfg)
+    assert not growth_report_due(5.9, 3.0, 0.8, 0, cfg)
+    # reported at 1 m³/h: 2.9 is more than twice but only 1.9 more; 3 is 2 more
+    assert not growth_report_due(2.9, 1.0, 0.8, 0, cfg)
+    assert growth_report_due(3.0, 1.0, 0.8, 0, cfg)
+    # placed with less than 60 %, or not placed at all (NaN): never
+    assert not growth_report_due(20.0, 3.0, 0.59, 0, cfg)
+    assert not growth_report_due(20.0, 3.0, float("nan"), 0, cfg)
+    # at most growth_max_reports reports; without the option, never
+    capped = DetectConfig(growth_alarm=2.0, growth_max_reports=1)
+    assert growth_report_due(20.0, 3.0, 0.8, 0, capped) and not growth_report_due(20.0, 3.0, 0.8, 1, capped)
+    assert not growth_report_due(20.0, 3.0, 0.8, 0, DetectConfig())
 
 
 def test_known_change_estimate_by_hand():

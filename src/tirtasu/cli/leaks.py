@@ -164,7 +164,7 @@ def detect(
 
     Reads wide CSVs (--pressures, --flows, --levels, --demands; columns named by the model's node
     and link ids) or, without them, the readings in the store (--dma, --from, --to). Writes one
-    row per leak: link_id, start_time (when it was detected), leak_flow_m3h (its flow then),
+    row per leak (one more for a corrected place, or with --growth-alarm for its growth): link_id, start_time (when it was detected), leak_flow_m3h (its flow then),
     estimated_start, candidates (next best pipes), node_id, p_within_300m, peak_flow_m3h,
     repair_time (empty while it runs), search_km (length of mains holding 90 % of the
     posterior: the area to survey).
@@ -367,7 +367,8 @@ def bench(
     weeks after 2 leak-free weeks, 6–8 leaks of 1–8 % of the mean inflow, several seeds and noise
     levels, outdated models (demands, pipe roughness), layouts half placed by place-sensors or
     at BattLeDIM's density by length of main. Eight held-out parts (other seeds, another network)
-    are never used for tuning and are reported separately, each and all together per network.
+    are not used to tune the method (the first and the seventh each decided one choice) and are
+    reported separately, each and all together per network.
     Scores follow BattLeDIM (tirtasu.leaks.scoring).
     """
     from tirtasu.leaks.bench import run_bench

@@ -294,7 +294,8 @@ class LeakReport:
     Attributes
     ----------
     detections : pandas.DataFrame
-        One row per leak: ``link_id`` (most likely pipe; empty when localization is not
+        One row per leak (and one more for each corrected place, ``relocate_h``, or report of
+        its growth, ``growth_alarm``): ``link_id`` (most likely pipe; empty when localization is not
         possible), ``start_time`` (UTC time of the alarm), ``leak_flow_m3h`` (estimated flow at the
         alarm [m³/h]), ``estimated_start`` (UTC time the leak most likely began),
         ``candidates`` (next best pipes, ``;``-separated), ``node_id`` (most likely node),
@@ -379,6 +380,36 @@ def worth_a_crew(p_within: float, flow_m3h: float, cfg: "DetectConfig") -> bool:
         return False
     saved = p_within * max(flow_m3h, 0.0) * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3
     return bool(saved >= (1.0 - p_within) * cfg.crew_cost_eur)
+
+
+def growth_report_due(flow_m3h: float, reported_m3h: float, p_within: float, reports: int, cfg: "DetectConfig") -> bool:
+    """Whether a known leak is reported again for its growth (``cfg.growth_alarm``).
+
+    Parameters
+    ----------
+    flow_m3h : float [m³/h]
+        Its tracked flow now.
+    reported_m3h : float [m³/h]
+        Its flow when last reported.
+    p_within : float
+        Probability that it is within ``cfg.radius_m`` of the pipe reported (NaN: not placed).
+    reports : int
+        How many times it was already reported again for its growth.
+    cfg : DetectConfig
+        ``growth_alarm``, ``growth_min_m3h`` [m³/h], ``growth_p_min``, ``growth_max_reports``.
+
+    Returns
+    -------
+    bool
+        ``flow ≥ growth_alarm × reported`` and ``flow − reported ≥ growth_min_m3h``, for a leak
+        placed with at least ``growth_p_min`` and reported again fewer than
+        ``growth_max_reports`` times; False when ``growth_alarm`` is None.
+    """
+    if cfg.growth_alarm is None or not (p_within >= cfg.growth_p_min):
+        return False
+    if cfg.growth_max_reports is not None and reports >= cfg.growth_max_reports:
+        return False
+    return flow_m3h >= cfg.growth_alarm * reported_m3h and flow_m3h - reported_m3h >= cfg.growth_min_m3h
 
 
 def posterior_signature(post: np.ndarray, bases: np.ndarray, rank: int, top: int = 50):
@@ -971,25 +1002,20 @@ def detect_leaks(
             for k in open_leaks:
                 if k.row is not None:
                     rows[k.row]["peak_flow_m3h"] = round(max(k.peak, rows[k.row]["leak_flow_m3h"]), 3)
-            if cfg.growth_alarm is not None:
-                for k in open_leaks:
-                    if k.row is None or h - k.since < 24 or k.closed is not None:
-                        continue
-                    p_place = rows[k.row]["p_within_300m"]
-                    if not (p_place >= cfg.growth_p_min):
-                        continue
-                    if cfg.growth_max_reports is not None and k.growth_reports >= cfg.growth_max_reports:
-                        continue
-                    if k.flow >= cfg.growth_alarm * k.q_reported and k.flow - k.q_reported >= cfg.growth_min_m3h:
-                        rows.append({
-                            **rows[k.row],
-                            "start_time": min(hours[h - 1] + pd.Timedelta(hours=1), end).strftime(TIME_FORMAT),
-                            "leak_flow_m3h": round(k.flow, 3),
-                            "peak_flow_m3h": round(k.flow, 3),
-                        })
-                        k.row = len(rows) - 1
-                        k.q_reported = k.flow
-                        k.growth_reports += 1
+            # a leak that grew, or a second one beside it whose water the tracking gives it: report it again
+            for k in open_leaks:
+                if k.row is None or k.closed is not None or h - k.since < 24:
+                    continue
+                if growth_report_due(k.flow, k.q_reported, rows[k.row]["p_within_300m"], k.growth_reports, cfg):
+                    rows.append({
+                        **rows[k.row],
+                        "start_time": min(hours[h - 1] + pd.Timedelta(hours=1), end).strftime(TIME_FORMAT),
+                        "leak_flow_m3h": round(k.flow, 3),
+                        "peak_flow_m3h": round(k.flow, 3),
+                    })
+                    k.row = len(rows) - 1
+                    k.q_reported = k.flow
+                    k.growth_reports += 1
         if h == n_hours:
             break
 
