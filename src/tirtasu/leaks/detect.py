@@ -242,10 +242,10 @@ class DetectConfig:
     value_horizon_days: float = 14.0
     relocate_m: float = 150.0
     relocate_odds: float = 3.0
-    growth_alarm: float | None = None
+    growth_alarm: float | None = 2.0
     growth_min_m3h: float = 2.0
     growth_p_min: float = 0.6
-    growth_max_reports: int | None = None
+    growth_max_reports: int | None = 1
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
     model_timezone: str | None = None
     calibrate_demand: bool = True
@@ -282,7 +282,8 @@ class _Known:
     growth_reports: int = 0  # times reported again for its growth
     low_hours: int = 0
     closed: int | None = None
-    row: int | None = None
+    row: int | None = None  # its latest row (the one reporting its current pipe)
+    rows: list = field(default_factory=list)  # all its rows: first report, corrections, growth reports
     onset: int = 0  # estimated onset (hour index)
     link: str = ""  # pipe last reported for it
 
@@ -301,7 +302,7 @@ class LeakReport:
         ``candidates`` (next best pipes, ``;``-separated), ``node_id`` (most likely node),
         ``p_within_300m`` (posterior probability that the leak is within 300 m of ``link_id``),
         ``peak_flow_m3h`` (largest flow tracked [m³/h]), ``repair_time`` (when the leak stopped,
-        empty while it runs).
+        empty while it runs); the last two are the leak's and the same on each of its rows.
     issues : list of SensorIssue
         Sensor problems found (gaps, stuck values, spikes, drifts).
     notes : list of str
@@ -965,6 +966,25 @@ def detect_leaks(
                     T_fault=float(Tf[j_best]) if len(Tf) else 0.0, j=j_best, bal_z=bal_z, q_bal=q_bal,
                     Ak=Ak, wmix=wmix, gd=gd, gg=gg, thr_extra=thr_extra)
 
+    def localize_change(a: int, b: int, others: list):
+        """Where the change over hours [a, b) (against the days before) points, the known
+        leaks ``others`` allowed for: (ranking, posterior) or None when it is no leak's."""
+        L = b - a
+        R = min(max(cfg.ref_h, L), 168)
+        if L < 3 or a - R < 0:
+            return None
+        ev = evaluate(a, b, R, others)
+        if ev is None or ev["T_leak"] <= threshold:
+            return None
+        G_r, d_r = ev["G"], ev["delta"]
+        if ev["Ak"] is not None:
+            K, sk = ev["Ak"]
+            vals, vecs = np.linalg.eigh(np.eye(len(d_r)) + (K * sk**2) @ K.T)
+            Ais = (vecs / np.sqrt(vals)) @ vecs.T
+            d_r, G_r = Ais @ d_r, G_r @ Ais
+        post_r, _, _ = node_posterior(d_r, G_r, cfg.model_error, prior=pipe_len_prior)
+        return rank_pipes(post_r, candidates, dist, radius_m=cfg.radius_m), post_r
+
     t1 = time.perf_counter()
     say("detecting", 0.0)
     streak = 0  # consecutive hours with a leak's evidence over the threshold
@@ -997,11 +1017,13 @@ def detect_leaks(
                         k.low_hours = 0
                     if k.low_hours >= cfg.repair_hours:
                         k.closed = h - cfg.repair_hours - 12
-                        rows[k.row]["repair_time"] = hours[min(max(k.closed, 0), n_hours - 1)].strftime(TIME_FORMAT)
+                        repaired = hours[min(max(k.closed, 0), n_hours - 1)].strftime(TIME_FORMAT)
+                        for r in k.rows:
+                            rows[r]["repair_time"] = repaired
                 total_flow[h - 1] = float(flows.sum())
             for k in open_leaks:
-                if k.row is not None:
-                    rows[k.row]["peak_flow_m3h"] = round(max(k.peak, rows[k.row]["leak_flow_m3h"]), 3)
+                for r in k.rows:
+                    rows[r]["peak_flow_m3h"] = round(max(k.peak, rows[r]["peak_flow_m3h"]), 3)
             # a leak that grew, or a second one beside it whose water the tracking gives it: report it again
             for k in open_leaks:
                 if k.row is None or k.closed is not None or h - k.since < 24:
@@ -1014,6 +1036,7 @@ def detect_leaks(
                         "peak_flow_m3h": round(k.flow, 3),
                     })
                     k.row = len(rows) - 1
+                    k.rows.append(k.row)
                     k.q_reported = k.flow
                     k.growth_reports += 1
         if h == n_hours:
@@ -1022,22 +1045,11 @@ def detect_leaks(
         # ---- re-localize known leaks with the evidence gathered since their onset ------------
         if localize and cfg.relocate_h:
             for k in [k for k in known if k.kind == "leak" and k.closed is None and h - k.since in cfg.relocate_h]:
-                L_loc = h + 1 - k.onset
-                R_loc = min(max(cfg.ref_h, L_loc), 168)
-                if L_loc < 3 or k.onset - R_loc < 0:
-                    continue
                 others = [o for o in active_known(h) if o is not k]
-                ev = evaluate(k.onset, h + 1, R_loc, others)
-                if ev is None or ev["T_leak"] <= threshold:
+                located = localize_change(k.onset, h + 1, others)
+                if located is None:
                     continue
-                G_r, d_r = ev["G"], ev["delta"]
-                if ev["Ak"] is not None:
-                    K, sk = ev["Ak"]
-                    vals, vecs = np.linalg.eigh(np.eye(len(d_r)) + (K * sk**2) @ K.T)
-                    Ais = (vecs / np.sqrt(vals)) @ vecs.T
-                    d_r, G_r = Ais @ d_r, G_r @ Ais
-                post_r, _, _ = node_posterior(d_r, G_r, cfg.model_error, prior=pipe_len_prior)
-                rk = rank_pipes(post_r, candidates, dist, radius_m=cfg.radius_m)
+                rk, post_r = located
                 if DEBUG:
                     print("relocate", hours[h], k.link, "->", rk.pipes[0], rk.probability[0], dist.pipe_to_pipe(k.link, rk.pipes[0]))
                 if dist.pipe_to_pipe(k.link, rk.pipes[0]) <= cfg.relocate_m:
@@ -1070,6 +1082,7 @@ def detect_leaks(
                     "search_km": round(search_length_km(post_r, candidates, dist), 2),
                 })
                 k.row = len(rows) - 1
+                k.rows.append(k.row)
 
         # ---- test for a new leak ------------------------------------------------------------
         best = None
@@ -1251,7 +1264,7 @@ def detect_leaks(
         )
         known.append(
             _Known(kind="leak", basis=basis, spread=spread, since=h, node=link_map, nodes=[candidates[i] for i in top[:10]],
-                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, q_reported=q_hat, row=len(rows) - 1, onset=best_tau, link=link)
+                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, q_reported=q_hat, row=len(rows) - 1, rows=[len(rows) - 1], onset=best_tau, link=link)
         )
     timings["detect"] = time.perf_counter() - t1
     say("detecting", 1.0)
