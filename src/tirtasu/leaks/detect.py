@@ -282,10 +282,14 @@ class _Known:
     growth_reports: int = 0  # times reported again for its growth
     low_hours: int = 0
     closed: int | None = None
-    row: int | None = None  # its latest row (the one reporting its current pipe)
-    rows: list = field(default_factory=list)  # all its rows: first report, corrections, growth reports
+    rows: list = field(default_factory=list)  # its rows: first report, corrections, growth reports
     onset: int = 0  # estimated onset (hour index)
     link: str = ""  # pipe last reported for it
+
+    @property
+    def row(self) -> int | None:
+        """Its latest row (the one reporting its current pipe); None for a fault."""
+        return self.rows[-1] if self.rows else None
 
 
 @dataclass
@@ -1035,8 +1039,7 @@ def detect_leaks(
                         "leak_flow_m3h": round(k.flow, 3),
                         "peak_flow_m3h": round(k.flow, 3),
                     })
-                    k.row = len(rows) - 1
-                    k.rows.append(k.row)
+                    k.rows.append(len(rows) - 1)
                     k.q_reported = k.flow
                     k.growth_reports += 1
         if h == n_hours:
@@ -1081,8 +1084,7 @@ def detect_leaks(
                     "p_within_300m": round(rk.probability[0], 3),
                     "search_km": round(search_length_km(post_r, candidates, dist), 2),
                 })
-                k.row = len(rows) - 1
-                k.rows.append(k.row)
+                k.rows.append(len(rows) - 1)
 
         # ---- test for a new leak ------------------------------------------------------------
         best = None
@@ -1264,7 +1266,7 @@ def detect_leaks(
         )
         known.append(
             _Known(kind="leak", basis=basis, spread=spread, since=h, node=link_map, nodes=[candidates[i] for i in top[:10]],
-                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, q_reported=q_hat, row=len(rows) - 1, rows=[len(rows) - 1], onset=best_tau, link=link)
+                   post=post[top], flow=q_hat, peak=q_hat, q0=q_hat, q_reported=q_hat, rows=[len(rows) - 1], onset=best_tau, link=link)
         )
     timings["detect"] = time.perf_counter() - t1
     say("detecting", 1.0)
