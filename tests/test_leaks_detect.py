@@ -201,11 +201,13 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     seen = []
     monkeypatch.setattr(detect_module, "detect_leaks", lambda *a, config=None, **k: seen.append(config) or report)
     runs = (["--against-training", "168", "--against-training", "72", "--against-training", "168", "--growth-alarm", "3"],
-            [], ["--no-growth-alarm"])
+            [], ["--no-growth-alarm", "--min-pipe-probability", "0.4"])
     for extra in runs:
         result = CliRunner().invoke(app, args + extra)
         assert result.exit_code == 0, result.output
-    assert [(c.training_windows_h, c.growth_alarm) for c in seen] == [((72, 168), 3.0), ((), 2.0), ((), None)]
+    assert [(c.training_windows_h, c.growth_alarm, c.pipe_p_min) for c in seen] == [
+        ((72, 168), 3.0, 0.0), ((), 2.0, 0.0), ((), None, 0.4)
+    ]
     monkeypatch.undo()
     # a column that is not in the model: a clear message, no traceback
     bad = pd.read_csv(files["pressures"])
@@ -220,9 +222,12 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     assert "Asia/Jakrta" in result.output and "unknown time zone" in result.output
     # a negative price of water or crew visit, a window of no hours, a growth factor below 1.1:
     # refused by the option itself
-    for option in ("--water-price", "--crew-cost", "--against-training", "--growth-alarm"):
+    for option in ("--water-price", "--crew-cost", "--against-training", "--growth-alarm", "--min-pipe-probability"):
         result = CliRunner().invoke(app, args + [option, "-1"])
         assert result.exit_code == 2 and option in result.output
+    # a probability above 1
+    result = CliRunner().invoke(app, args + ["--min-pipe-probability", "1.5"])
+    assert result.exit_code == 2 and "--min-pipe-probability" in result.output
 
 
 def test_cli_detect_from_the_store(tmp_path, abrupt_case):
@@ -621,3 +626,49 @@ def test_bench_totals_of_each_part_and_of_the_held_out_parts_per_network():
     assert parts["held-out"]["fp_per_scenario"] == pytest.approx(3.0)
     # a single held-out part needs no total of its own
     assert list(part_totals(rows[:3])) == ["tuning", "held-out"]
+
+
+def test_an_alarm_too_uncertain_to_name_a_pipe_gives_the_area_to_survey():
+    """KY4, the benchmark's tuning scenario #24 (one pressure sensor per 7 km of main): with
+    ``pipe_p_min`` 0.4 an alarm whose best pipe has less than 40 % of being within 300 m of the
+    leak names no pipe but its candidates and search length; everything else about it (when,
+    how much, the pipe it would have named) is as without the option, and of the alarms that
+    named a pipe with less than 40 % here, none was within 300 m of a leak."""
+    from tirtasu.leaks import DetectConfig
+    from tirtasu.leaks.bench import CASES, START, TRAIN_DAYS, inputs_of, simulate_case
+
+    sim = simulate_case(next(c for c in CASES if c.name == "ky4 #24"))
+    wn = load_model(sim.scenario.model)
+    train_until = START + pd.Timedelta(days=TRAIN_DAYS)
+    # the first four weeks after training hold three such alarms: enough, and half the time
+    inputs = inputs_of(sim)
+    until = train_until + pd.Timedelta(days=28)
+    for kind in ("pressure", "flow", "level", "demand"):
+        frame = getattr(inputs, kind)
+        cut = until.tz_localize(frame.index.tz) if frame.index.tz is not None and until.tzinfo is None else until
+        setattr(inputs, kind, frame[frame.index < cut])
+    plain, zoned = (
+        detect_leaks(wn, inputs, train_until=train_until, config=DetectConfig(pipe_p_min=p)).detections for p in (0.0, 0.4)
+    )
+    assert (plain["link_id"] != "").all()
+    zone = zoned[zoned["link_id"] == ""]
+    assert len(zone) >= 1
+    assert (zone["p_within_300m"] < 0.4).all() and (zone["node_id"] == "").all()
+    assert (zone["candidates"] != "").all() and (zone["search_km"] > 0).all()
+    # a pipe named later for the same leak is named with at least max(p_min, 0.4)
+    named = zoned[(zoned["link_id"] != "") & zoned["estimated_start"].isin(zone["estimated_start"])]
+    assert (named["p_within_300m"] >= 0.55).all()
+    assert (pd.to_datetime(named["start_time"]) > pd.to_datetime(zone["start_time"]).min()).all()
+    # the first zone alarm is the alarm the plain run raised then, its would-be pipe first
+    first = zone.iloc[0]
+    same = plain[plain["start_time"] == first["start_time"]]
+    assert len(same) == 1
+    assert first["candidates"].split(";")[0] == same["link_id"].iloc[0]
+    assert first["leak_flow_m3h"] == same["leak_flow_m3h"].iloc[0]
+    assert first["estimated_start"] == same["estimated_start"].iloc[0]
+    # the plain run's alarms named with less than 40 %: scored against the truth, none was
+    # within 300 m of a leak (a leak found by one of them would show as found at its time)
+    low = plain[plain["p_within_300m"] < 0.4]
+    assert len(low) >= 2
+    sc = score(low, sim.leaks, sim.leak_flows, wn, period_start=train_until)
+    assert sc.tp == 0 and sc.fp == len(low)

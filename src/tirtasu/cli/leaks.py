@@ -144,6 +144,12 @@ def detect(
         "60 % probability.",
     ),
     no_growth_alarm: bool = typer.Option(False, "--no-growth-alarm", help="Never report a leak again for its growth."),
+    min_pipe_probability: float = typer.Option(
+        0.0, "--min-pipe-probability", min=0.0, max=1.0, metavar="P",
+        help="Name a pipe only when the leak is at least P likely to be within 300 m of it; below, the alarm names "
+        "the area to survey (candidates, search_km) and a row with the pipe follows when the evidence places it "
+        "(e.g. 0.4 where pressure sensors are sparse). Default 0: every alarm names a pipe.",
+    ),
     model_tz: str = typer.Option(
         None, "--model-tz",
         help="Time zone the model's patterns and controls run on: Asia/Jakarta, UTC+7 … (default: the store's 'timezone' meta, else UTC).",
@@ -165,7 +171,8 @@ def detect(
 
     Reads wide CSVs (--pressures, --flows, --levels, --demands; columns named by the model's node
     and link ids) or, without them, the readings in the store (--dma, --from, --to). Writes one
-    row per leak (one more for a corrected place, and one more if its flow doubles): link_id, start_time (when it was detected), leak_flow_m3h (its flow then),
+    row per leak (one more for a corrected place, and one more if its flow doubles): link_id (empty when
+    the place is too uncertain to name a pipe), start_time (when it was detected), leak_flow_m3h (its flow then),
     estimated_start, candidates (next best pipes), node_id, p_within_300m, peak_flow_m3h,
     repair_time (empty while it runs), search_km (length of mains holding 90 % of the
     posterior: the area to survey).
@@ -190,6 +197,7 @@ def detect(
         cfg = DetectConfig(
             model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness,
             training_windows_h=tuple(sorted(set(against_training))), growth_alarm=None if no_growth_alarm else growth_alarm,
+            pipe_p_min=min_pipe_probability,
         )
         if threshold is not None:
             cfg.threshold = threshold
@@ -239,7 +247,7 @@ def detect(
         t.add_column(col)
     for r in det.itertuples():
         t.add_row(
-            r.link_id or "(not localized)",
+            r.link_id or ("(survey: see candidates)" if r.candidates else "(not localized)"),
             r.start_time,
             f"{r.leak_flow_m3h:.2f}",
             r.estimated_start,
