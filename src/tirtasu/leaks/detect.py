@@ -295,7 +295,7 @@ class _Known:
     closed: int | None = None
     rows: list = field(default_factory=list)  # its rows: first report, corrections, growth reports
     onset: int = 0  # estimated onset (hour index)
-    link: str = ""  # pipe last reported for it
+    link: str = ""  # pipe last reported for it (for a leak reported without one: its best pipe)
 
     @property
     def row(self) -> int | None:
@@ -1062,7 +1062,7 @@ def detect_leaks(
         # ---- re-localize known leaks with the evidence gathered since their onset ------------
         if localize and (cfg.relocate_h or cfg.pipe_p_min > 0):
             due = [
-                k for k in known if k.kind == "leak" and k.closed is None and k.rows and (
+                k for k in known if k.kind == "leak" and k.closed is None and (
                     h - k.since in cfg.relocate_h
                     # a leak reported without a pipe is localized again every day for a week
                     or (not rows[k.row]["link_id"] and h - k.since in _ZONE_RETRY_H)
@@ -1080,21 +1080,22 @@ def detect_leaks(
                     # reported without a pipe: name one as soon as the evidence places it
                     if rk.probability[0] < max(cfg.p_min, cfg.pipe_p_min):
                         continue
-                elif dist.pipe_to_pipe(k.link, rk.pipes[0]) <= cfg.relocate_m:
-                    continue
-                # only when the evidence now clearly prefers the new place: within radius_m of
-                # it is more likely (by relocate_odds) than within radius_m of the pipe reported
-                t_old = dist.pipe_index[k.link]
-                d_old = np.minimum(
-                    dist.node_to_pipes(int(dist.pipe_ends[t_old, 0]), limit=cfg.radius_m * 1.01),
-                    dist.node_to_pipes(int(dist.pipe_ends[t_old, 1]), limit=cfg.radius_m * 1.01),
-                ) + dist.pipe_len / 2.0 + dist.pipe_len[t_old] / 2.0
-                d_old[t_old] = 0.0
-                p_old = float(sum(post_r[i] for i, e in enumerate(candidates) if d_old[dist.pipe_index[e]] <= cfg.radius_m))
-                if DEBUG:
-                    print("  p_new", rk.probability[0], "p_old", p_old)
-                if rows[k.row]["link_id"] and rk.probability[0] < max(cfg.p_min, cfg.relocate_odds * p_old):
-                    continue
+                else:
+                    if dist.pipe_to_pipe(k.link, rk.pipes[0]) <= cfg.relocate_m:
+                        continue
+                    # only when the evidence now clearly prefers the new place: within radius_m
+                    # of it is more likely (by relocate_odds) than within radius_m of the pipe reported
+                    t_old = dist.pipe_index[k.link]
+                    d_old = np.minimum(
+                        dist.node_to_pipes(int(dist.pipe_ends[t_old, 0]), limit=cfg.radius_m * 1.01),
+                        dist.node_to_pipes(int(dist.pipe_ends[t_old, 1]), limit=cfg.radius_m * 1.01),
+                    ) + dist.pipe_len / 2.0 + dist.pipe_len[t_old] / 2.0
+                    d_old[t_old] = 0.0
+                    p_old = float(sum(post_r[i] for i, e in enumerate(candidates) if d_old[dist.pipe_index[e]] <= cfg.radius_m))
+                    if DEBUG:
+                        print("  p_new", rk.probability[0], "p_old", p_old)
+                    if rk.probability[0] < max(cfg.p_min, cfg.relocate_odds * p_old):
+                        continue
                 top_r = np.argsort(post_r)[::-1][:50]
                 k.basis, k.spread = posterior_signature(post_r, bases, cfg.known_spread_rank)
                 k.node, k.link = candidates[int(top_r[0])], rk.pipes[0]
