@@ -18,8 +18,10 @@ Runs :func:`tirtasu.leaks.bench.run_bench` (the same as ``tirtasu leaks bench``)
    length of main) came with the known leaks' deviations sized by their change in the
    window and was scored once; a seventh (new seeds) was scored with and without a test of
    the last week against the training period (chosen on tuning, not kept: more false alarms
-   there), an eighth (new seeds) was then added and scored once, and a ninth (new seeds) came
-   with the growth re-report made the default and was scored once;
+   there), an eighth (new seeds) was then added and scored once, a ninth (new seeds) came
+   with the growth re-report made the default and was scored once, and a tenth (new seeds)
+   came with the two-week window (tested while every known leak is placed) and alarms
+   without a pipe below 40 % made the default, and was scored once;
 2. each scenario run through ``detect_leaks`` and scored with BattLeDIM's rules
    (``tirtasu.leaks.scoring.score``);
 3. the speed run: a year of L-Town at 5 min with the BattLeDIM layout, detection and

@@ -221,6 +221,20 @@ def test_repeat_detections_score_zero_and_are_not_false_positives(wn):
     assert r.score_eur == pytest.approx(480 - 500)
 
 
+def test_rows_naming_no_pipe_are_neither_found_nor_false(wn):
+    # an area to survey (empty link_id) or a leak not placed (missing): no pipe to send a crew
+    # to, so it neither finds the leak nor costs a visit in vain; the pipe named later finds it
+    leaks = leaks_table([("A", "P2", t("06:00"), t("12:00"))])
+    lf = flows({"A": (t("06:00"), t("12:00"), 120.0)})
+    r = score(dets(("", t("07:00")), (None, t("08:00")), ("P2", t("09:00")), ("", t("13:00"))), leaks, lf, wn)
+    assert outcomes(r) == ["ignored", "ignored", "TP", "ignored"]
+    assert r.detections["eur"].tolist() == pytest.approx([0, 0, 120 * 3 * 0.8, 0])  # 120 m³/h, 09:00–12:00, on its pipe
+    assert (r.tp, r.fp, r.fn, r.repeats, r.ignored) == (1, 0, 0, 0, 3)
+    # only such rows: the leak is missed, nothing else
+    r = score(dets(("", t("07:00"))), leaks, lf, wn)
+    assert (r.tp, r.fp, r.fn, r.score_eur) == (0, 0, 1, 0.0)
+
+
 def test_detections_are_scored_in_time_order(wn):
     leaks = leaks_table([("A", "P2", t("06:00"), t("12:00"))])
     lf = flows({"A": (t("06:00"), t("12:00"), 120.0)})

@@ -216,6 +216,104 @@ def test_detections_become_alarms_once():
     assert [a["link_id"] for a in again] == [None]
 
 
+def test_an_alarm_without_a_pipe_gives_the_area_and_gets_its_pipe_later():
+    """A detection placed too uncertainly to name a pipe (empty link_id, candidates listed)
+    raises an alarm with the area to survey, not the "too few sensors" one; a run on a later
+    window that finds it again raises nothing; the row naming its pipe later (same onset)
+    places that alarm instead of raising another, and not an alarm of another leak."""
+    from tirtasu.service.detection import placements_from_detections
+
+    det = pd.DataFrame(
+        {
+            "link_id": ["", "p1"],
+            "start_time": ["2025-09-10 06:00", "2025-09-10 08:00"],
+            "leak_flow_m3h": [6.0, 0.9],
+            "estimated_start": ["2025-09-09 20:00", "2025-09-10 03:00"],
+            "candidates": ["p7;p8;p9", ""],
+            "node_id": ["", "n1"],
+            "p_within_300m": [0.25, 0.7],
+            "peak_flow_m3h": [6.0, 0.9],
+            "repair_time": ["", ""],
+            "search_km": [4.2, 0.8],
+        }
+    )
+    empty = pd.DataFrame(columns=["alarm_id", "link_id", "candidates", "status", "detected_at"])
+    new = alarms_from_detections(det, empty, {"n7": "DMA-2", "n1": "DMA-1"}, {"p7": ("n7", "n8"), "p1": ("n1", "n2")})
+    assert [a["link_id"] for a in new] == [None, "p1"]
+    zone = new[0]
+    assert zone["candidates"] == ["p7", "p8", "p9"] and zone["dma"] == "DMA-2"
+    assert zone["history"][0]["note"] == (
+        "leak of 6.00 m³/h whose place is uncertain (25 % likely within 300 m of its best pipe; no pipe named yet): "
+        "survey the 4.2 km of mains around p7, p8, p9"
+    )
+    # a second zone detection is not taken for the leak without a pipe of the water balance
+    existing = pd.DataFrame(
+        [
+            {"alarm_id": 1, "link_id": None, "candidates": [], "status": "open", "detected_at": pd.Timestamp("2025-09-01", tz="UTC"),
+             "start_time": pd.Timestamp("2025-09-01", tz="UTC")},
+        ]
+    )
+    assert [a["link_id"] for a in alarms_from_detections(det, existing, {}, {})] == [None, "p1"]
+    # found again by a later run (another detection time, its best candidate already listed): nothing new
+    existing = pd.DataFrame(
+        [
+            {"alarm_id": 2, "link_id": None, "candidates": ["p7", "p8", "p9"], "status": "open",
+             "detected_at": pd.Timestamp("2025-09-10 05:00", tz="UTC"), "start_time": pd.Timestamp("2025-09-09 20:00", tz="UTC")},
+        ]
+    )
+    assert [a["link_id"] for a in alarms_from_detections(det.iloc[:1], existing, {}, {})] == []
+    # the row naming its pipe two days later, same onset: the alarm is placed, nothing new is raised
+    later = pd.DataFrame(
+        {
+            **{c: [det[c].iloc[0]] for c in det.columns},
+            "link_id": ["p8"], "start_time": ["2025-09-12 07:00"], "candidates": ["p9;p10"], "p_within_300m": [0.6],
+            "search_km": [1.1],
+        }
+    )
+    both = pd.concat([det, later], ignore_index=True)
+    placed = placements_from_detections(both, existing)
+    assert placed == [{
+        "alarm_id": 2, "link_id": "p8", "candidates": ["p8", "p9", "p10", "p7"],
+        "note": "placed near p8; 60 % likely within 300 m, 1.1 km of mains hold 90 % of the probability",
+    }]
+    existing.loc[0, "link_id"] = "p8"
+    existing.at[0, "candidates"] = placed[0]["candidates"]
+    assert [a["link_id"] for a in alarms_from_detections(both, existing, {}, {})] == ["p1"]
+    # a pipe among its candidates named for another leak (onset days apart), or before the
+    # alarm was raised, or for a repaired alarm: not this alarm's place
+    other = later.assign(estimated_start=["2025-09-12 01:00"])
+    existing.loc[0, "link_id"] = None
+    existing.at[0, "candidates"] = ["p7", "p8", "p9"]
+    assert placements_from_detections(other, existing) == []
+    assert placements_from_detections(later.assign(start_time=["2025-09-10 04:00"]), existing) == []
+    assert placements_from_detections(later, existing.assign(status="repaired")) == []
+
+
+def test_an_alarm_without_a_pipe_is_placed_in_the_store(store):
+    """The scheduler's round trip on each backend: the alarm raised without a pipe, the change
+    that names its pipe, and the alarm as read back (its pipe, its candidates, the event)."""
+    from tirtasu.service.detection import placements_from_detections
+
+    zone = pd.DataFrame({
+        "link_id": [""], "start_time": ["2025-09-10 06:00"], "leak_flow_m3h": [6.0], "estimated_start": ["2025-09-09 20:00"],
+        "candidates": ["p7;p8;p9"], "node_id": [""], "p_within_300m": [0.25], "peak_flow_m3h": [6.0], "repair_time": [""],
+        "search_km": [4.2],
+    })
+    (alarm,) = alarms_from_detections(zone, store.alarms(), {}, {})
+    alarm_id = store.put_alarm(alarm)
+    named = zone.assign(link_id=["p9"], start_time=["2025-09-12 07:00"], candidates=["p8"], p_within_300m=[0.7])
+    (change,) = placements_from_detections(pd.concat([zone, named]), store.alarms())
+    assert change["alarm_id"] == alarm_id
+    assert store.update_alarm(alarm_id, {"link_id": change["link_id"], "candidates": change["candidates"]},
+                              {"at": "2025-09-12T07:00:00+00:00", "by": "detector", "action": "placed", "note": change["note"]})
+    back = store.alarms(alarm_id=alarm_id).iloc[0]
+    assert back["link_id"] == "p9" and list(back["candidates"]) == ["p9", "p8", "p7"]
+    assert [h["action"] for h in back["history"]] == ["raised", "placed"]
+    # placed, it needs no second placement nor a second alarm
+    assert placements_from_detections(pd.concat([zone, named]), store.alarms()) == []
+    assert alarms_from_detections(pd.concat([zone, named]), store.alarms(), {}, {}) == []
+
+
 def test_network_geojson_route(store, net1_path):
     from fastapi.testclient import TestClient
 

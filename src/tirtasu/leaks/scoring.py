@@ -230,7 +230,7 @@ class LeakScore:
     repeats : int
         Detections of leaks already found (0 €).
     ignored : int
-        Detections outside the evaluation period (not scored).
+        Detections outside the evaluation period, or naming no pipe (not scored).
     score_eur : float [€]
         Σ of the detections' euros.
     perfect_eur : float [€]
@@ -310,7 +310,9 @@ def score(
     ----------
     detections : pandas.DataFrame
         Columns ``link_id`` and ``start_time`` (when the leak was detected; naive times are
-        UTC), as ``tirtasu leaks detect`` writes them; other columns are ignored.
+        UTC), as ``tirtasu leaks detect`` writes them; other columns are ignored, and so are
+        rows whose ``link_id`` is empty (a leak not placed, or an area to survey: no pipe to
+        send a crew to, so neither found nor false).
     leaks : pandas.DataFrame
         The truth, as ``leaks.csv``: ``leak_id``, ``link_id``, ``start``, ``end`` (repair time;
         empty or beyond the period: the leak runs to the period's end).
@@ -352,8 +354,6 @@ def score(
         missing = [c for c in cols if c not in table.columns]
         if missing:
             raise ValueError(f"{name} lacks column(s) {', '.join(missing)}")
-    if detections["link_id"].isna().any():
-        raise ValueError("detections: link_id must not be missing")
 
     flows = _flows_table(leak_flows)
     t_flow = flows.index.to_numpy().astype("datetime64[ns]").astype(np.int64)
@@ -391,12 +391,14 @@ def score(
     det = pd.DataFrame(
         {
             "detection": detections.index,
-            "link_id": detections["link_id"].astype(str).to_numpy(),
+            # a row naming no pipe (a leak not placed, or an area to survey) is no (pipe, time) detection
+            "link_id": detections["link_id"].fillna("").astype(str).str.strip().to_numpy(),
             "t": _utc_ns(detections["start_time"]),
         }
     )
     det = det.iloc[np.argsort(det["t"].to_numpy(), kind="stable")].reset_index(drop=True)
-    det_links = _link_list(wn, det["link_id"], "detections") if len(det) else []
+    named = det["link_id"] != ""
+    det_links = _link_list(wn, det["link_id"][named], "detections") if named.any() else []
     leak_links = _link_list(wn, truth["link_id"], "leaks") if n_leaks else []
     if n_leaks and det_links:
         dist = _PipeGraph(wn, cut_at_pumps_valves).distances(leak_links, det_links)
@@ -411,7 +413,7 @@ def score(
     order = np.arange(n_leaks)
     for i, (link, t) in enumerate(zip(det["link_id"], det["t"])):
         rec = {"outcome": "ignored", "leak_id": None, "distance_m": np.nan, "delay_h": np.nan, "volume_m3": np.nan, "eur": 0.0}
-        if p0 <= t < p1:
+        if p0 <= t < p1 and link:
             d = dist[row, col_of[link]] if n_leaks else np.zeros(0)
             running = (start <= t) & (t < end)
             qualifies = running & (d <= limit)

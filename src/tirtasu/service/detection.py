@@ -15,7 +15,7 @@ import time
 
 import pandas as pd
 
-__all__ = ["DetectionScheduler", "leak_inputs_from_store", "alarms_from_detections"]
+__all__ = ["DetectionScheduler", "leak_inputs_from_store", "alarms_from_detections", "placements_from_detections"]
 
 log = logging.getLogger("tirtasu.service")
 
@@ -82,8 +82,11 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
     A detection is already covered when an alarm that is not repaired names its pipe (as the
     best pipe or a candidate), or any alarm was raised for that pipe at that time: re-running
     detection on a sliding window finds the same leak again and must not raise it twice. A leak
-    that could not be placed (too few pressure sensors) raises an alarm without a pipe, one
-    while such an alarm is not repaired.
+    whose best pipe is too uncertain to name (the detector's ``pipe_p_min``) raises an alarm
+    without a pipe whose candidates are the pipes to survey around, covered likewise by its best
+    candidate (:func:`placements_from_detections` names its pipe once the detector does). A leak
+    that could not be placed at all (too few pressure sensors) raises an alarm without a pipe or
+    candidates, one while such an alarm is not repaired.
     """
     covered = set()
     raised = set()
@@ -100,18 +103,30 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
         detected = _time(d.start_time)
         if (link, detected) in raised:
             continue
-        if link is None:
+        listed = [c for c in str(d.candidates or "").split(";") if c and c != link]
+        zone = link is None and bool(listed)  # placed too uncertainly to name a pipe: an area to survey
+        if zone:
+            if listed[0] in covered:
+                continue
+        elif link is None:
             # too few pressure sensors to place it: still a leak to report, one until repaired
             if unplaced_open:
                 continue
             unplaced_open = True
         elif link in covered:
             continue
-        candidates = ([link] if link else []) + [c for c in str(d.candidates or "").split(";") if c and c != link]
+        candidates = ([link] if link else []) + listed
         node = _id_or_none(d.node_id)
         dma = node_dma.get(node) if node else None
         if dma is None:
-            dma = next((node_dma[n] for n in link_nodes.get(link, ()) if n in node_dma), None)
+            where = link or (listed[0] if zone else None)
+            dma = next((node_dma[n] for n in link_nodes.get(where, ()) if n in node_dma), None)
+        if link:
+            note = f"near {link}{_where_note(d)}"
+        elif zone:
+            note = _zone_note(d, listed)
+        else:
+            note = "found from the water balance; too few pressure sensors to place it"
         out.append(
             {
                 "link_id": link,
@@ -125,16 +140,63 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
                         "at": pd.Timestamp.now(tz="UTC").isoformat(),
                         "by": "detector",
                         "action": "raised",
-                        "note": f"leak of {float(d.leak_flow_m3h):.2f} m³/h " + (
-                            f"near {link}{_where_note(d)}" if link
-                            else "found from the water balance; too few pressure sensors to place it"
-                        ),
+                        "note": f"leak of {float(d.leak_flow_m3h):.2f} m³/h {note}",
                     }
                 ],
             }
         )
         covered.update(candidates)
     return out
+
+
+def _zone_note(d, listed: list) -> str:
+    p, km = getattr(d, "p_within_300m", None), getattr(d, "search_km", None)
+    shown = ", ".join(listed[:5]) + (" …" if len(listed) > 5 else "")
+    area = f"the {float(km):.1f} km of mains" if km is not None and pd.notna(km) else "the mains"
+    sure = f"{float(p) * 100:.0f} % likely within 300 m of its best pipe; " if p is not None and pd.notna(p) else ""
+    return f"whose place is uncertain ({sure}no pipe named yet): survey {area} around {shown}"
+
+
+def placements_from_detections(detections: pd.DataFrame, existing: pd.DataFrame) -> list[dict]:
+    """Pipes named for alarms that were raised without one (a place too uncertain to name).
+
+    The detector localizes such a leak again as evidence comes in and writes a row naming its
+    pipe once the pipe is likely enough, with the leak's onset as before. An alarm without a
+    pipe that is not repaired, whose candidates hold that pipe, raised before that row, with an
+    onset within a day of the row's (the same leak, seen by a run on a later window): it gets
+    the pipe, and keeps its candidates after the row's.
+
+    Returns
+    -------
+    list of dict
+        ``alarm_id``, ``link_id``, ``candidates`` (the named pipe first, then the row's next best
+        pipes) and ``note``, one per alarm (the latest row naming a pipe for it).
+    """
+    waiting = [
+        a for a in existing.itertuples()
+        if a.status != "repaired" and _id_or_none(a.link_id) is None and len(a.candidates or [])
+    ]
+    out: dict[int, dict] = {}
+    for d in detections.itertuples():
+        link = _id_or_none(d.link_id)
+        detected = _time(d.start_time)
+        if link is None:
+            continue
+        onset = _time(getattr(d, "estimated_start", None))
+        for a in waiting:
+            raised_at, alarm_onset = _time(a.detected_at), _time(getattr(a, "start_time", None))
+            if link not in a.candidates or (raised_at is not None and detected is not None and detected <= raised_at):
+                continue
+            if onset is not None and alarm_onset is not None and abs(onset - alarm_onset) > pd.Timedelta(days=1):
+                continue
+            listed = [c for c in str(d.candidates or "").split(";") if c and c != link]
+            out[int(a.alarm_id)] = {
+                "alarm_id": int(a.alarm_id),
+                "link_id": link,
+                "candidates": list(dict.fromkeys([link, *listed, *a.candidates])),
+                "note": f"placed near {link}{_where_note(d)}",
+            }
+    return list(out.values())
 
 
 class DetectionScheduler:
@@ -201,16 +263,26 @@ class DetectionScheduler:
             new_ids = []
             with state.lock:
                 node_dma = dict(zip(*[state.store.dma_nodes()[c] for c in ("node_id", "dma")]))
-                for alarm in alarms_from_detections(report.detections, state.store.alarms(), node_dma, link_nodes):
+                existing = state.store.alarms()
+                placed = []
+                for change in placements_from_detections(report.detections, existing):
+                    event = {"at": pd.Timestamp.now(tz="UTC").isoformat(), "by": "detector", "action": "placed",
+                             "note": change["note"]}
+                    if state.store.update_alarm(change["alarm_id"], {"link_id": change["link_id"], "candidates": change["candidates"]}, event):
+                        placed.append(change["alarm_id"])
+                if placed:
+                    existing = state.store.alarms()
+                for alarm in alarms_from_detections(report.detections, existing, node_dma, link_nodes):
                     alarm_id = state.store.put_alarm(alarm)
                     new_ids.append(alarm_id)
-            for alarm_id in new_ids:
-                with state.lock:
-                    stored = state.store.alarms(alarm_id=alarm_id)
-                if len(stored):
-                    from tirtasu.service.app import alarm_json
+            from tirtasu.service.app import alarm_json
 
-                    state.publisher.publish("alarm.raised", alarm_json(stored.iloc[0]))
+            for event, ids in (("alarm.placed", placed), ("alarm.raised", new_ids)):
+                for alarm_id in ids:
+                    with state.lock:
+                        stored = state.store.alarms(alarm_id=alarm_id)
+                    if len(stored):
+                        state.publisher.publish(event, alarm_json(stored.iloc[0]))
             self.last_error = None
             self.last_new = new_ids
             log.info("leak detection: %d new alarm(s) in %.1f s", len(new_ids), time.perf_counter() - t0)
