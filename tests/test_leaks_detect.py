@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tirtasu.cli import app
-from tirtasu.leaks import detect_leaks, score
+from tirtasu.leaks import DetectConfig, detect_leaks, score
 from tirtasu.leaks.data import InputError, LeakInputs
 from tirtasu.network import load_model
 from tirtasu.simulator import Leak, Scenario, SensorFault, default_layout, simulate, write_wide_csv
@@ -49,22 +49,14 @@ def abrupt_case():
     return wn, sim, detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
 
 
-def _named():
-    from tirtasu.leaks import DetectConfig
-
-    return DetectConfig(pipe_p_min=0.0)
-
-
-_NAMED = _named()  # every alarm names a pipe, however unsure
+_NAMED = DetectConfig(pipe_p_min=0.0)  # every alarm names a pipe, however unsure
 
 
 @pytest.fixture(scope="module")
 def abrupt_named(abrupt_case):
     """The same case with every alarm naming a pipe, however unsure (``pipe_p_min`` 0)."""
-    from tirtasu.leaks import DetectConfig
-
     wn, sim, _ = abrupt_case
-    return wn, sim, detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL, config=DetectConfig(pipe_p_min=0.0))
+    return wn, sim, detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL, config=_NAMED)
 
 
 def test_abrupt_leak_found_once_on_its_pipe(abrupt_case, abrupt_named):

@@ -65,6 +65,11 @@ def _id_or_none(value) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _listed(d, link: str | None) -> list[str]:
+    """A detection's candidate pipes, best first, without its own pipe."""
+    return [c for c in str(d.candidates or "").split(";") if c and c != link]
+
+
 def _where_note(d) -> str:
     """How sure the place is and how much of the mains to survey, when the detector said."""
     p, km = getattr(d, "p_within_300m", None), getattr(d, "search_km", None)
@@ -103,7 +108,7 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
         detected = _time(d.start_time)
         if (link, detected) in raised:
             continue
-        listed = [c for c in str(d.candidates or "").split(";") if c and c != link]
+        listed = _listed(d, link)
         zone = link is None and bool(listed)  # placed too uncertainly to name a pipe: an area to survey
         if zone:
             if listed[0] in covered:
@@ -189,11 +194,10 @@ def placements_from_detections(detections: pd.DataFrame, existing: pd.DataFrame)
                 continue
             if onset is not None and alarm_onset is not None and abs(onset - alarm_onset) > pd.Timedelta(days=1):
                 continue
-            listed = [c for c in str(d.candidates or "").split(";") if c and c != link]
             out[int(a.alarm_id)] = {
                 "alarm_id": int(a.alarm_id),
                 "link_id": link,
-                "candidates": list(dict.fromkeys([link, *listed, *a.candidates])),
+                "candidates": list(dict.fromkeys([link, *_listed(d, link), *a.candidates])),
                 "note": f"placed near {link}{_where_note(d)}",
             }
     return list(out.values())
