@@ -82,6 +82,19 @@ def test_abrupt_leak_found_once_on_its_pipe(abrupt_case, abrupt_named):
     assert pd.Timestamp(det["start_time"].iloc[0]) > pd.Timestamp(LEAK_START)
 
 
+def test_weighing_the_search_still_finds_the_abrupt_leak(abrupt_case, abrupt_named):
+    """With the crew's search counted (rank_by_value), still one alarm, on a pipe within 300 m
+    of the leak, named with no more probability than the likeliest pipe's (the choice gives up
+    probability only for a shorter search)."""
+    wn, sim, named = abrupt_named
+    report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL, config=DetectConfig(pipe_p_min=0.0, rank_by_value=True))
+    det = report.detections
+    assert len(det) == 1
+    assert det["p_within_300m"].iloc[0] <= named.detections["p_within_300m"].iloc[0] + 1e-9
+    result = score(det, sim.leaks, sim.leak_flows, wn, period_start=TRAIN_UNTIL)
+    assert result.tp == 1 and result.fp == 0 and result.median_distance_m <= 300.0
+
+
 def test_output_columns_and_candidates(abrupt_named):
     wn, _, report = abrupt_named
     det = report.detections
@@ -219,12 +232,12 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     seen = []
     monkeypatch.setattr(detect_module, "detect_leaks", lambda *a, config=None, **k: seen.append(config) or report)
     runs = (["--against-training", "168", "--against-training", "72", "--against-training", "168", "--growth-alarm", "3"],
-            [], ["--no-growth-alarm", "--min-pipe-probability", "0"])
+            [], ["--no-growth-alarm", "--min-pipe-probability", "0", "--weigh-search-distance"])
     for extra in runs:
         result = CliRunner().invoke(app, args + extra)
         assert result.exit_code == 0, result.output
-    assert [(c.training_windows_h, c.growth_alarm, c.pipe_p_min) for c in seen] == [
-        ((72, 168), 3.0, 0.4), ((), 2.0, 0.4), ((), None, 0.0)
+    assert [(c.training_windows_h, c.growth_alarm, c.pipe_p_min, c.rank_by_value) for c in seen] == [
+        ((72, 168), 3.0, 0.4, False), ((), 2.0, 0.4, False), ((), None, 0.0, True)
     ]
     monkeypatch.undo()
     # a column that is not in the model: a clear message, no traceback

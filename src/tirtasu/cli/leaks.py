@@ -158,6 +158,12 @@ def detect(
     crew_cost: float = typer.Option(
         500.0, "--crew-cost", min=0.0, help="Cost of a crew visit where there is no leak (same currency; 0: alarm whatever the value)."
     ),
+    weigh_search_distance: bool = typer.Option(
+        False, "--weigh-search-distance",
+        help="Report the pipe a crew is best sent to, counting how far it would search (with --water-price and "
+        "--crew-cost): for a small leak, a pipe a little less likely to be within 300 m but nearer the leak on average. "
+        "Default: the pipe most likely to be within 300 m.",
+    ),
     calibrate_roughness: bool = typer.Option(
         True, "--calibrate-roughness/--no-calibrate-roughness",
         help="Fit pipe roughness per diameter class to the training period's daily pressure swing before placing leaks.",
@@ -197,7 +203,7 @@ def detect(
         cfg = DetectConfig(
             model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness,
             training_windows_h=tuple(sorted(set(against_training))), growth_alarm=None if no_growth_alarm else growth_alarm,
-            pipe_p_min=min_pipe_probability,
+            pipe_p_min=min_pipe_probability, rank_by_value=weigh_search_distance,
         )
         if threshold is not None:
             cfg.threshold = threshold

@@ -154,8 +154,13 @@ def rank_pipes(
     n_alternatives: int = 3,
     separation_m: float = 150.0,
     mass: float = 0.999,
+    distance_weight: float = 0.0,
 ) -> PipeRanking:
     """Rank pipes by the posterior probability that the leak is within ``radius_m`` of them.
+
+    With ``distance_weight`` κ > 0 a pipe's rank is ``P − κ·D``, ``P`` that probability and ``D``
+    the expected distance to the leak in units of ``radius_m`` over the leaks within it: of two
+    pipes about as likely to be within reach, the one a crew would search less far from.
 
     Parameters
     ----------
@@ -167,23 +172,30 @@ def rank_pipes(
     radius_m : float [m]
         Distance between pipes measured between their midpoints along the network
         (BattLeDIM's rule); a pipe is 0 m from itself.
+    distance_weight : float
+        κ above: the cost of a visit in vain over the value of finding the leak plus that cost
+        (:func:`tirtasu.leaks.detect.distance_weight`); 0 ranks by ``P`` alone.
     """
     order = np.argsort(post)[::-1]
     cum = np.cumsum(post[order])
     keep = order[: int(np.searchsorted(cum, mass)) + 1][:400]
     score = np.zeros(len(dist.pipes))
+    far = np.zeros(len(dist.pipes))  # expected distance [radius_m] over the leaks within reach
     half = dist.pipe_len / 2.0
     for i in keep:
         t = dist.pipe_index[candidates[i]]
         a, b = dist.pipe_ends[t]
         d_end = np.minimum(dist.node_to_pipes(int(a), limit=radius_m * 1.01), dist.node_to_pipes(int(b), limit=radius_m * 1.01))
-        hit = d_end + half + half[t] <= radius_m
-        hit[t] = True
+        d = d_end + half + half[t]
+        d[t] = 0.0
+        hit = d <= radius_m
         score += post[i] * hit
+        if distance_weight > 0:
+            far += post[i] * np.where(hit, d / radius_m, 0.0)
     best = candidates[int(order[0])]
     # ties: prefer the most likely pipe itself, then pipes near it
     near = dist.node_to_pipes(int(dist.pipe_ends[dist.pipe_index[best], 0]))
-    key = score - 1e-9 * np.nan_to_num(near, posinf=1e9)
+    key = score - distance_weight * far - 1e-9 * np.nan_to_num(near, posinf=1e9)
     key[dist.pipe_index[best]] += 1e-6
     chosen, probs = [], []
     for j in np.argsort(key)[::-1]:

@@ -1,0 +1,78 @@
+"""Choosing the pipe to report from a posterior, checked by hand on a chain of pipes.
+
+Nine pipes P1…P9 of 100 m in a line: by BattLeDIM's rule (shortest path between the nearest
+ends plus half of each pipe's length) pipes Pi and Pj are 100·|i − j| m apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import wntr
+
+from tirtasu.leaks import DetectConfig
+from tirtasu.leaks.detect import distance_weight
+from tirtasu.leaks.localize import NetworkDistances, rank_pipes
+
+
+@pytest.fixture(scope="module")
+def chain():
+    wn = wntr.network.WaterNetworkModel()
+    wn.add_reservoir("R", base_head=50.0)
+    wn.add_junction("J0", elevation=0.0)
+    wn.add_pipe("P0", "R", "J0", length=100.0, diameter=0.2, roughness=100)
+    for i in range(1, 10):
+        wn.add_junction(f"J{i}", base_demand=0.001, elevation=0.0)
+        wn.add_pipe(f"P{i}", f"J{i - 1}", f"J{i}", length=100.0, diameter=0.2, roughness=100)
+    candidates = [f"P{i}" for i in range(1, 10)]
+    return NetworkDistances(wn), candidates
+
+
+def _post(candidates, mass):
+    post = np.array([mass.get(c, 0.0) for c in candidates])
+    return post / post.sum()
+
+
+def test_pipe_distances_follow_battledim(chain):
+    dist, _ = chain
+    # nearest ends 200 m apart (J1 to J3) + 50 m + 50 m
+    assert dist.pipe_to_pipe("P1", "P4") + 100.0 == pytest.approx(300.0)
+
+
+def test_the_crews_search_moves_the_pipe_off_the_edge_of_the_evidence(chain):
+    """Posterior P1 0.4, P3 0.3, P4 0.3: P1…P4 are each within 300 m of all three, so by the
+    probability alone the most likely pipe, P1, is reported; the leak is then 0.3·200 + 0.3·300
+    = 150 m from it on average, and from P3 0.4·200 + 0.3·100 = 110 m, the least of the four."""
+    dist, cand = chain
+    post = _post(cand, {"P1": 0.4, "P3": 0.3, "P4": 0.3})
+    alone = rank_pipes(post, cand, dist)
+    assert alone.pipes[0] == "P1" and alone.probability[0] == pytest.approx(1.0)
+    searched = rank_pipes(post, cand, dist, distance_weight=0.1)
+    assert searched.pipes[0] == "P3" and searched.probability[0] == pytest.approx(1.0)
+
+
+def test_a_small_leak_goes_to_the_likely_pipe_a_large_one_to_the_sure_one(chain):
+    """Posterior P1 0.1, P5 0.9. P4 is within 300 m of both (P = 1, expected distance
+    0.1·300 + 0.9·100 = 120 m, D = 0.4); P5 of the second only (P = 0.9, D = 0).
+    By BattLeDIM's €, with V the water saved and a crew cost of 500 €: P4 earns V − 500·0.4,
+    P5 0.9·V − 0.1·500, so P5 is better when V < 1500 €.
+    3 m³/h over 14 days at 0.80 €/m³ is V = 806.4 € (κ = 500 / 1306.4 = 0.383 > 0.25: P5);
+    10 m³/h is 2688 € (κ = 0.157 < 0.25: P4)."""
+    dist, cand = chain
+    post = _post(cand, {"P1": 0.1, "P5": 0.9})
+    cfg = DetectConfig(rank_by_value=True)
+    small, large = distance_weight(3.0, cfg), distance_weight(10.0, cfg)
+    assert small == pytest.approx(500.0 / (3.0 * 24 * 14 * 0.8 + 500.0))
+    assert large == pytest.approx(500.0 / (10.0 * 24 * 14 * 0.8 + 500.0))
+    assert rank_pipes(post, cand, dist).pipes[0] == "P4"
+    assert rank_pipes(post, cand, dist, distance_weight=small).pipes[0] == "P5"
+    assert rank_pipes(post, cand, dist, distance_weight=small).probability[0] == pytest.approx(0.9)
+    assert rank_pipes(post, cand, dist, distance_weight=large).pipes[0] == "P4"
+
+
+def test_distance_weight_limits():
+    on = DetectConfig(rank_by_value=True)
+    assert distance_weight(0.0, on) == pytest.approx(1.0)  # nothing to save: the search alone
+    assert distance_weight(float("nan"), on) == pytest.approx(1.0)
+    assert distance_weight(5.0, DetectConfig(rank_by_value=True, crew_cost_eur=0.0)) == 0.0
+    assert distance_weight(5.0, DetectConfig()) == 0.0  # off by default: the likeliest pipe
