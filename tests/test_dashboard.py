@@ -130,6 +130,7 @@ def test_dma_inflow_with_night_minima_and_onsets(pilot):
     mnf = [m["mnf_m3h"] for m in body["mnf"] if m["mnf_m3h"] is not None]
     assert mnf and min(mnf) > 0 and max(mnf) < max(v for v in body["value"] if v is not None)
     assert [o["link_id"] for o in body["onsets"]] == ["p257"]
+    assert body["onsets"][0]["candidates"][0] == "p257"  # the alarm's candidates, its pipe first
     assert pilot.get("/api/v1/dashboard/inflow", params={"dma": "nope"}).status_code == 404
     assert pilot.get("/api/v1/dashboard/inflow", params={"dma": "DMA-1", "resample": "1s; drop"}).status_code == 422
 

@@ -83,13 +83,14 @@ def test_abrupt_leak_found_once_on_its_pipe(abrupt_case, abrupt_named):
 
 
 def test_weighing_the_search_still_finds_the_abrupt_leak(abrupt_case, abrupt_named):
-    """With the crew's search counted (rank_by_value), still one alarm, on a pipe within 300 m
-    of the leak, named with no more probability than the likeliest pipe's (the choice gives up
-    probability only for a shorter search)."""
+    """With the crew's search counted (rank_by_value), still one alarm, raised at the same hour
+    (from the same evidence), on a pipe within 300 m of the leak, named with no more
+    probability than the likeliest pipe's (the choice gives up probability only for a shorter
+    search)."""
     wn, sim, named = abrupt_named
     report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL, config=DetectConfig(pipe_p_min=0.0, rank_by_value=True))
     det = report.detections
-    assert len(det) == 1
+    assert len(det) == 1 and det["start_time"].iloc[0] == named.detections["start_time"].iloc[0]
     assert det["p_within_300m"].iloc[0] <= named.detections["p_within_300m"].iloc[0] + 1e-9
     result = score(det, sim.leaks, sim.leak_flows, wn, period_start=TRAIN_UNTIL)
     assert result.tp == 1 and result.fp == 0 and result.median_distance_m <= 300.0

@@ -1029,9 +1029,10 @@ def detect_leaks(
                     T_fault=float(Tf[j_best]) if len(Tf) else 0.0, j=j_best, bal_z=bal_z, q_bal=q_bal,
                     Ak=Ak, wmix=wmix, gd=gd, gg=gg, thr_extra=thr_extra)
 
-    def localize_change(a: int, b: int, others: list, flow_m3h: float = 0.0):
+    def localize_change(a: int, b: int, others: list, flow_m3h: float):
         """Where the change over hours [a, b) (against the days before) points, the known
-        leaks ``others`` allowed for: (ranking, posterior) or None when it is no leak's."""
+        leaks ``others`` allowed for, for a leak of ``flow_m3h`` (what its pipe is worth a
+        crew's search): (ranking, posterior) or None when it is no leak's."""
         L = b - a
         R = min(max(cfg.ref_h, L), 168)
         if L < 3 or a - R < 0:

@@ -158,6 +158,19 @@ def period(request: Request):
     return {"first": _iso(summary["first"].min()), "last": _iso(summary["last"].max()), "timezone": tz}
 
 
+def _onsets(alarms: pd.DataFrame, t0, t1) -> list[dict]:
+    """The leak alarms whose onset lies in [t0, t1), for marking on a chart: the pipe, or the
+    candidates to survey of an alarm that names none yet (none: the leak could not be placed)."""
+    if not len(alarms):
+        return []
+    return [
+        {"alarm_id": int(a["alarm_id"]), "start_time": _iso(a["start_time"]), "link_id": a["link_id"], "status": a["status"],
+         "candidates": [str(c) for c in (a["candidates"] if a["candidates"] is not None else [])]}
+        for _, a in alarms.iterrows()
+        if a["start_time"] is not None and t0 <= pd.Timestamp(a["start_time"]).tz_localize(None).tz_localize("UTC") < t1
+    ]
+
+
 @api.get("/inflow", summary="A DMA's net inflow [m³/h], its minimum night flow per night and the leak onsets")
 def inflow(
     request: Request,
@@ -183,11 +196,7 @@ def inflow(
     q = flows[dma]
     mnf = minimum_night_flow(q, NightFlowSettings(tz=tz)) if q.notna().any() else pd.DataFrame(columns=["mnf_m3h", "mnf_start"])
     shown = q.resample(resample).mean() if pd.Timedelta(resample) > pd.Timedelta("15min") else q
-    onsets = [
-        {"alarm_id": int(a["alarm_id"]), "start_time": _iso(a["start_time"]), "link_id": a["link_id"], "status": a["status"]}
-        for _, a in alarms.iterrows()
-        if a["start_time"] is not None and t0 <= pd.Timestamp(a["start_time"]).tz_localize(None).tz_localize("UTC") < t1
-    ] if len(alarms) else []
+    onsets = _onsets(alarms, t0, t1)
     body = {
         "dma": dma,
         "unit": "m3/h",
@@ -227,11 +236,7 @@ def sensor_mnf(
         alarms = state.store.alarms(dma=dma) if dma else state.store.alarms()
     s = pd.Series(df["value"].to_numpy(float), index=pd.DatetimeIndex(df["time"]))
     mnf = minimum_night_flow(s, NightFlowSettings(tz=tz)) if len(s) else pd.DataFrame(columns=["mnf_m3h", "mnf_start"])
-    onsets = [
-        {"alarm_id": int(a["alarm_id"]), "start_time": _iso(a["start_time"]), "link_id": a["link_id"], "status": a["status"]}
-        for _, a in alarms.iterrows()
-        if a["start_time"] is not None and t0 <= pd.Timestamp(a["start_time"]).tz_localize(None).tz_localize("UTC") < t1
-    ] if len(alarms) else []
+    onsets = _onsets(alarms, t0, t1)
     return {
         "sensor": sensor,
         "mnf": [

@@ -155,6 +155,7 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
 
 
 def _zone_note(d, listed: list) -> str:
+    """Where to survey for a leak whose pipe is too uncertain to name."""
     p, km = getattr(d, "p_within_300m", None), getattr(d, "search_km", None)
     shown = ", ".join(listed[:5]) + (" …" if len(listed) > 5 else "")
     area = f"the {float(km):.1f} km of mains" if km is not None and pd.notna(km) else "the mains"

@@ -308,7 +308,7 @@
     if (mnf.length) traces.push({ x: mnf.map((p) => p.x), y: mnf.map((p) => p.y), name: t("series.mnf"), mode: "markers", type: "scatter", marker: { color: "#c0392b", size: 7, symbol: "diamond" } });
     for (const o of onsets) {
       shapes.push({ type: "line", xref: "x", yref: "paper", x0: o.start_time, x1: o.start_time, y0: 0, y1: 1, line: { color: "#e00", dash: "dot", width: 2 } });
-      ann.push({ x: o.start_time, y: 1, yref: "paper", text: t("series.onset") + " · " + (o.link_id || t("alarms.nopipe")), showarrow: false, xanchor: "left", font: { color: "#e00" } });
+      ann.push({ x: o.start_time, y: 1, yref: "paper", text: t("series.onset") + " · " + (o.link_id || t((o.candidates || []).length ? "alarms.nopipe" : "alarms.unplaced")), showarrow: false, xanchor: "left", font: { color: "#e00" } });
     }
     $("#series-count").textContent = t("series.count", { n: num(n, 0) });
     await plot("series-chart", traces, { shapes, annotations: ann, yaxis: { title: { text: t("series.value") + " [" + yUnit + "]" } } });
