@@ -70,14 +70,25 @@ def _listed(d, link: str | None) -> list[str]:
     return [c for c in str(d.candidates or "").split(";") if c and c != link]
 
 
+def _sure_and_search(d) -> tuple[float | None, float | None]:
+    """A detection's probability of being within 300 m of its pipe and its search length [km],
+    each None when the detector did not say."""
+
+    def known(name):
+        v = getattr(d, name, None)
+        return float(v) if v is not None and pd.notna(v) else None
+
+    return known("p_within_300m"), known("search_km")
+
+
 def _where_note(d) -> str:
     """How sure the place is and how much of the mains to survey, when the detector said."""
-    p, km = getattr(d, "p_within_300m", None), getattr(d, "search_km", None)
+    p, km = _sure_and_search(d)
     parts = []
-    if p is not None and pd.notna(p):
-        parts.append(f"{float(p) * 100:.0f} % likely within 300 m")
-    if km is not None and pd.notna(km):
-        parts.append(f"{float(km):.1f} km of mains hold 90 % of the probability")
+    if p is not None:
+        parts.append(f"{p * 100:.0f} % likely within 300 m")
+    if km is not None:
+        parts.append(f"{km:.1f} km of mains hold 90 % of the probability")
     return "; " + ", ".join(parts) if parts else ""
 
 
@@ -156,10 +167,10 @@ def alarms_from_detections(detections: pd.DataFrame, existing: pd.DataFrame, nod
 
 def _zone_note(d, listed: list) -> str:
     """Where to survey for a leak whose pipe is too uncertain to name."""
-    p, km = getattr(d, "p_within_300m", None), getattr(d, "search_km", None)
+    p, km = _sure_and_search(d)
     shown = ", ".join(listed[:5]) + (" …" if len(listed) > 5 else "")
-    area = f"the {float(km):.1f} km of mains" if km is not None and pd.notna(km) else "the mains"
-    sure = f"{float(p) * 100:.0f} % likely within 300 m of its best pipe; " if p is not None and pd.notna(p) else ""
+    area = f"the {km:.1f} km of mains" if km is not None else "the mains"
+    sure = f"{p * 100:.0f} % likely within 300 m of its best pipe; " if p is not None else ""
     return f"whose place is uncertain ({sure}no pipe named yet): survey {area} around {shown}"
 
 
