@@ -76,3 +76,41 @@ def test_distance_weight_limits():
     assert distance_weight(float("nan"), on) == pytest.approx(1.0)
     assert distance_weight(5.0, DetectConfig(rank_by_value=True, crew_cost_eur=0.0)) == 0.0
     assert distance_weight(5.0, DetectConfig()) == 0.0  # off by default: the likeliest pipe
+
+
+@pytest.mark.parametrize("network", ["L-TOWN.inp", "asce-tf-wdst/ky2.inp"])
+def test_detector_and_score_measure_the_same_distance(network):
+    """The detector ranks pipes by the distance the score counts (BattLeDIM's midpoint rule).
+
+    The two are computed apart (the detector per node with a radius limit, on the hot path;
+    the score on a graph with zero-length links merged): they must agree wherever the
+    detector looks, across pumps and valves (KY2 has both) and in other units (GPM)."""
+    from tirtasu.leaks.scoring import pipe_distances
+    from tirtasu.network import load_model
+
+    from conftest import NETWORKS
+
+    wn = load_model(NETWORKS / network)
+    dist = NetworkDistances(wn)
+    rng = np.random.default_rng(7)
+    sample = [dist.pipes[i] for i in rng.choice(len(dist.pipes), size=12, replace=False)]
+    scored = pipe_distances(wn, sample, dist.pipes)
+    for pipe in sample:
+        mine = dist.midpoint_to_pipes(pipe, limit=1000.0)
+        near = np.isfinite(mine)
+        assert near.sum() > 1
+        # zero-length links weigh 1 mm in the detector's graph (a sparse graph drops 0-weight edges)
+        np.testing.assert_allclose(mine[near], scored.loc[pipe].to_numpy()[near], atol=0.05)
+        # nothing the score puts within 300 m lies beyond the detector's limit
+        assert not (~near & (scored.loc[pipe].to_numpy() <= 300.0)).any()
+
+
+def test_midpoint_distance_matches_the_official_matrix(ltown_path):
+    from tirtasu.network import load_model
+
+    dist = NetworkDistances(load_model(ltown_path))
+    # p632 → p653, from BattLeDIM's D_Mat_L-TOWN.mat: 192.8318 m between the nearest ends
+    # + 50.1828/2 + 56.3877/2
+    d = dist.midpoint_to_pipes("p632")
+    assert d[dist.pipe_index["p653"]] == pytest.approx(246.11705, abs=1e-2)
+    assert d[dist.pipe_index["p632"]] == 0.0

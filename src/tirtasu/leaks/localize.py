@@ -32,20 +32,25 @@ class NetworkDistances:
     def __init__(self, wn: wntr.network.WaterNetworkModel):
         self.nodes = list(wn.node_name_list)
         self.index = {n: i for i, n in enumerate(self.nodes)}
-        rows, cols, w = [], [], []
+        edge: dict[tuple[int, int], float] = {}
         self.pipes, self.pipe_ends, self.pipe_len = [], [], []
         for name, link in wn.links():
             a, b = self.index[link.start_node_name], self.index[link.end_node_name]
             length = float(getattr(link, "length", 0.0) or 0.0)
-            rows += [a, b]
-            cols += [b, a]
-            w += [max(length, 1e-3)] * 2
+            # of parallel links the shortest counts (a sparse matrix would add their lengths);
+            # a zero-length link weighs 1 mm (a sparse graph drops 0-weight edges)
+            key = (min(a, b), max(a, b))
+            edge[key] = min(edge.get(key, np.inf), max(length, 1e-3))
             if link.link_type == "Pipe":
                 self.pipes.append(name)
                 self.pipe_ends.append((a, b))
                 self.pipe_len.append(length)
         n = len(self.nodes)
-        self.graph = sp.csr_matrix((w, (rows, cols)), shape=(n, n))
+        ends = np.array(list(edge), dtype=int).reshape(-1, 2)
+        w = np.array(list(edge.values()))
+        self.graph = sp.csr_matrix(
+            (np.concatenate([w, w]), (np.concatenate([ends[:, 0], ends[:, 1]]), np.concatenate([ends[:, 1], ends[:, 0]]))), shape=(n, n)
+        )
         self.pipe_ends = np.array(self.pipe_ends, dtype=int).reshape(-1, 2)
         self.pipe_len = np.array(self.pipe_len)
         self.pipe_index = {p: i for i, p in enumerate(self.pipes)}
@@ -86,6 +91,20 @@ class NetworkDistances:
         da = self.node_to_pipes(int(self.pipe_ends[ia, 0]))
         db = self.node_to_pipes(int(self.pipe_ends[ia, 1]))
         return float(min(da[ib], db[ib]))
+
+    def midpoint_to_pipes(self, pipe: str | int, limit: float = np.inf) -> np.ndarray:
+        """Distance [m] from the middle of ``pipe`` to the middle of every pipe, BattLeDIM's rule.
+
+        The shortest path between the nearest ends plus half of each pipe's length; a pipe is
+        0 m from itself. Inf where the nearest ends lie farther apart than ``limit`` [m]. The
+        score (:func:`tirtasu.leaks.scoring.score`) measures the same distance on its own graph.
+        """
+        t = self.pipe_index[pipe] if isinstance(pipe, str) else int(pipe)
+        a, b = self.pipe_ends[t]
+        d_end = np.minimum(self.node_to_pipes(int(a), limit), self.node_to_pipes(int(b), limit))
+        d = d_end + self.pipe_len / 2.0 + self.pipe_len[t] / 2.0
+        d[t] = 0.0
+        return d
 
 
 def node_posterior(delta: np.ndarray, G: np.ndarray, model_error: float = 0.15, prior: np.ndarray | None = None):
@@ -181,13 +200,8 @@ def rank_pipes(
     keep = order[: int(np.searchsorted(cum, mass)) + 1][:400]
     score = np.zeros(len(dist.pipes))
     far = np.zeros(len(dist.pipes))  # expected distance [radius_m] over the leaks within reach
-    half = dist.pipe_len / 2.0
     for i in keep:
-        t = dist.pipe_index[candidates[i]]
-        a, b = dist.pipe_ends[t]
-        d_end = np.minimum(dist.node_to_pipes(int(a), limit=radius_m * 1.01), dist.node_to_pipes(int(b), limit=radius_m * 1.01))
-        d = d_end + half + half[t]
-        d[t] = 0.0
+        d = dist.midpoint_to_pipes(candidates[i], limit=radius_m * 1.01)
         hit = d <= radius_m
         score += post[i] * hit
         if distance_weight > 0:
