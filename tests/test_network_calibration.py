@@ -127,3 +127,43 @@ def test_bad_profiles_are_refused_with_the_reason(net3):
     one_gap.iloc[3, 0] = np.nan  # that sensor is left out, the others are used
     cal = calibrate_roughness(net3, one_gap, tank_levels=levels, link_status=status)
     assert cal.sensors == list(pressure.columns[1:])
+
+
+def test_an_hour_without_a_solution_keeps_the_models_demands(net3, monkeypatch):
+    """Matching an hour's demand to the water measured solves a steady state without demand;
+    where that has no hydraulic solution (EPANET error 110, seen on an L-Town scenario) the
+    hour keeps the model's demands, the fit goes on, and the report says which hour."""
+    from tirtasu.network import engine
+
+    truth = {"150–300 mm": 0.7, "D ≥ 300 mm": 1.3}
+    sensors = net3.junction_name_list[::6]
+    pressure, levels, status = _day_of(_aged(net3, truth), sensors, ["10", "335", "330"])
+    real = engine.Engine.demand_multiplier_for
+    calls = []
+
+    def fails_at_the_fourth_hour(self, junction_idx, target, default):
+        calls.append(target)
+        if len(calls) == 4:
+            raise engine.EngineError("EPANET error 110 while solving a steady state")
+        return real(self, junction_idx, target, default)
+
+    monkeypatch.setattr(engine.Engine, "demand_multiplier_for", fails_at_the_fourth_hour)
+    cal = calibrate_roughness(net3, pressure, tank_levels=levels, link_status=status)
+    assert cal.demand_unscaled_hours == (3.0,)
+    assert "model's own demands kept at 3 h" in cal.describe()
+    for label, factor in truth.items():  # the model's demands are the truth's here
+        assert cal.multipliers[label] == pytest.approx(factor, rel=0.02)
+
+
+def test_a_model_without_a_solution_is_refused_with_the_reason(net3, monkeypatch):
+    from tirtasu.network import engine
+
+    sensors = net3.junction_name_list[::6]
+    pressure, levels, status = _day_of(net3, sensors, ["10", "335", "330"])
+
+    def no_solution(self):
+        raise engine.EngineError("EPANET error 110 while solving a steady state")
+
+    monkeypatch.setattr(engine.Engine, "steady_state", no_solution)
+    with pytest.raises(ValueError, match=r"no hydraulic solution.*\(EPANET error 110"):
+        calibrate_roughness(net3, pressure, tank_levels=levels, link_status=status)

@@ -114,6 +114,10 @@ class RoughnessCalibration:
         points at another cause than roughness (a valve or pump state, a tank control).
     bounds : (float, float)
         The allowed range of the factors.
+    demand_unscaled_hours : tuple of float [h]
+        Hours of the day whose demands were left as in the model: matching them to the water
+        measured needs a steady state without demand, which had no hydraulic solution with
+        that hour's tank levels and pump states.
     """
 
     groups: dict
@@ -127,6 +131,7 @@ class RoughnessCalibration:
     share_within_half_metre: float = 1.0
     at_bounds: list = field(default_factory=list)
     bounds: tuple = (0.5, 2.0)
+    demand_unscaled_hours: tuple = ()
 
     @property
     def acceptable(self) -> bool:
@@ -156,6 +161,11 @@ class RoughnessCalibration:
         return (
             f"pipe {what} calibrated on the daily pressure swing of {len(self.sensors)} sensors over "
             f"{len(self.hours)} hours: {parts} (misfit {self.rms_before_m:.2f} m → {self.rms_after_m:.2f} m rms)"
+            + (
+                f"; the model's own demands kept at {', '.join(f'{h:g} h' for h in self.demand_unscaled_hours)} "
+                "(no hydraulic solution without demand there)"
+                if self.demand_unscaled_hours else ""
+            )
         )
 
 
@@ -254,9 +264,16 @@ def calibrate_roughness(
                 en.set_time(EN_PATTERNSTART, int(round(h * 3600)))
 
             multipliers = []  # found once: demands do not depend on roughness (emitters barely)
+            unscaled = []  # hours whose demand could not be matched to the water measured
             for h, levels, status in conditions:
                 set_hour(h, levels, status)
-                multipliers.append(en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(h), model_mult))
+                try:
+                    multipliers.append(en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(h), model_mult))
+                except EngineError:
+                    # the state probed (no demand at all) has no hydraulic solution with this
+                    # hour's tank levels and pump states: keep the model's demands for the hour
+                    multipliers.append(model_mult)
+                    unscaled.append(h)
 
             def swing(log_factors: np.ndarray) -> np.ndarray:
                 for idx, r0, f in zip(group_idx, rough0, np.exp(log_factors)):
@@ -296,7 +313,12 @@ def calibrate_roughness(
                     cols.append((residuals(x) - r0) / h)
                 return np.column_stack(cols)
 
-            before = swing(np.zeros(len(labels))) - observed_swing
+            try:
+                before = swing(np.zeros(len(labels))) - observed_swing
+            except EngineError as exc:
+                raise ValueError(
+                    f"the model has no hydraulic solution for the training period's tank levels and pump states ({exc})"
+                ) from exc
             x0 = np.full(len(labels), np.clip(0.0, lo, hi))
             fit = least_squares(residuals, x0, jac=jacobian, bounds=(np.full(len(labels), lo), np.full(len(labels), hi)))
             after = swing(fit.x) - observed_swing
@@ -313,4 +335,5 @@ def calibrate_roughness(
         share_within_half_metre=float(np.mean(np.abs(after) <= 0.5)),
         at_bounds=[g for g, x in zip(labels, fit.x) if min(x - lo, hi - x) < 1e-3],
         bounds=(float(bounds[0]), float(bounds[1])),
+        demand_unscaled_hours=tuple(unscaled),
     )
