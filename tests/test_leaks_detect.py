@@ -366,6 +366,26 @@ def test_signatures_of_a_model_with_outdated_demands_are_calibrated_to_the_measu
     assert rel(uncalibrated, right) > 0.3
 
 
+def test_signatures_keep_the_models_demands_where_scaling_has_no_solution(net3, monkeypatch):
+    """Scaling an hour's demands solves a steady state without demand; where EPANET finds no
+    solution for it (error 110) the hour's signatures are those of the model's own demands,
+    NaN marks the hour, and nothing else changes."""
+    from tirtasu.leaks.sensitivity import sensitivities
+    from tirtasu.network import engine
+
+    sensors = ["101", "123", "149", "185"]
+    candidates = ["107", "119", "141"]
+    own = sensitivities(net3, sensors, [], candidates, hours=(7.0,), leak_m3h=5.0)
+
+    def no_solution(self, junction_idx, target, default):
+        raise engine.EngineError("EPANET error 110 while solving a steady state")
+
+    monkeypatch.setattr(engine.Engine, "demand_multiplier_for", no_solution)
+    kept = sensitivities(net3, sensors, [], candidates, hours=(7.0,), leak_m3h=5.0, total_demand_m3h={7.0: 1000.0})
+    assert np.isnan(kept.demand_multiplier[0])
+    np.testing.assert_allclose(kept.dp, own.dp)
+
+
 @pytest.mark.parametrize("scale", [1.0, 0.8])
 def test_demand_calibration_reads_how_outdated_the_model_is(net3, scale):
     """The multipliers the signatures are computed with are the ratio of the true demands to the

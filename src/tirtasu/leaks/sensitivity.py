@@ -24,6 +24,7 @@ from tirtasu.network.engine import (
     EN_PATTERNSTART,
     EN_PRESSURE,
     Engine,
+    EngineError,
 )
 
 __all__ = ["Sensitivity", "sensitivities"]
@@ -57,7 +58,8 @@ class Sensitivity:
         Hours of the day the steady states were solved at (the arrays are their mean).
     demand_multiplier : tuple of float
         Multiplier applied to all the model's demands at each hour, so that they add up to
-        the measured inflow (1.0 where none was given).
+        the measured inflow (1.0 where none was given; NaN where the model's demands were kept
+        because the state without demand that scaling probes has no hydraulic solution).
     """
 
     nodes: list
@@ -162,9 +164,15 @@ def sensitivities(
             multipliers = []
             for hour in hours:
                 en.set_time(EN_PATTERNSTART, int(round(hour * 3600)))
-                mult = en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(hour), model_mult)
+                try:
+                    mult = en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(hour), model_mult)
+                    multipliers.append(mult / model_mult)
+                except EngineError:
+                    # scaling probes a state without demand, which has no hydraulic solution
+                    # with these tank levels and pump states: the model's demands (NaN says so)
+                    mult = model_mult
+                    multipliers.append(float("nan"))
                 en.set_option(EN_DEMANDMULT, mult)
-                multipliers.append(mult / model_mult)
                 with en.hydraulics():
                     solve()
                     read(buf)
