@@ -137,18 +137,27 @@ def test_an_hour_without_a_solution_keeps_the_models_demands(net3, monkeypatch):
 
     truth = {"150–300 mm": 0.7, "D ≥ 300 mm": 1.3}
     sensors = net3.junction_name_list[::6]
-    pressure, levels, status = _day_of(_aged(net3, truth), sensors, ["10", "335", "330"])
-    real = engine.Engine.demand_multiplier_for
-    calls = []
+    aged = _aged(net3, truth)
+    pressure, levels, status = _day_of(aged, sensors, ["10", "335", "330"])
+    # what the meters would say: the truth's total demand at each hour [m³/h]
+    run = copy.deepcopy(aged)
+    run.options.time.duration = 23 * 3600
+    run.options.time.hydraulic_timestep = run.options.time.report_timestep = 3600
+    demand = wntr.sim.EpanetSimulator(run).run_sim().node["demand"][net3.junction_name_list].sum(axis=1) * 3600.0
+    measured = {t / 3600.0: float(q) for t, q in demand.items()}
+    real = engine.Engine.junction_outflow
+    probes = []
 
-    def fails_at_the_fourth_hour(self, junction_idx, target, default):
-        calls.append(target)
-        if len(calls) == 4:
-            raise engine.EngineError("EPANET error 110 while solving a steady state")
-        return real(self, junction_idx, target, default)
+    def no_solution_without_demand_at_the_fourth_hour(self, junction_idx, multiplier):
+        if multiplier == 0.0:
+            probes.append(multiplier)
+            if len(probes) == 4:
+                raise engine.EngineError("EPANET error 110 while solving a steady state")
+        return real(self, junction_idx, multiplier)
 
-    monkeypatch.setattr(engine.Engine, "demand_multiplier_for", fails_at_the_fourth_hour)
-    cal = calibrate_roughness(net3, pressure, tank_levels=levels, link_status=status)
+    monkeypatch.setattr(engine.Engine, "junction_outflow", no_solution_without_demand_at_the_fourth_hour)
+    cal = calibrate_roughness(net3, pressure, total_demand_m3h=measured, tank_levels=levels, link_status=status)
+    assert len(probes) == 24  # every hour's demand was scaled to what was measured, or tried
     assert cal.demand_unscaled_hours == (3.0,)
     assert "model's own demands kept at 3 h" in cal.describe()
     for label, factor in truth.items():  # the model's demands are the truth's here

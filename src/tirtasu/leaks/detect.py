@@ -810,15 +810,19 @@ def detect_leaks(
                 "water measured into the network"
             )
         if demand:
+            # None: no inflow measured then; NaN: the model has no solution for the scaling's probe
             mult = [s.demand_multiplier[0] if h in demand else None for h, s in zip(cfg.sens_hours, sens_list)]
+
+            def scaled(m) -> str:
+                if m is None:
+                    return "not scaled"
+                return f"×{m:.2f}" if np.isfinite(m) else "not scaled (no hydraulic solution without demand)"
+
             notes.append(
                 "signatures computed with the model's demands scaled to the water measured into the network in "
-                "training (" + ", ".join(
-                    f"{h:02.0f}:00 " + ("not scaled" if m is None else "not scaled (no hydraulic solution without demand)"
-                                        if not np.isfinite(m) else f"×{m:.2f}")
-                    for h, m in zip(cfg.sens_hours, mult)) + ")"
+                "training (" + ", ".join(f"{h:02.0f}:00 {scaled(m)}" for h, m in zip(cfg.sens_hours, mult)) + ")"
                 + ("; the model's demands are far from what the meters say: check its base demands and patterns"
-                   if any(m is not None and np.isfinite(m) and abs(m - 1) > 0.25 for m in mult) else "")
+                   if any(m is not None and abs(m - 1) > 0.25 for m in mult) else "")
             )
     else:
         sens_list = list(sensitivity) if isinstance(sensitivity, (list, tuple)) else [sensitivity] * len(cfg.sens_hours)

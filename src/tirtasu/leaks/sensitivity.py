@@ -24,7 +24,6 @@ from tirtasu.network.engine import (
     EN_PATTERNSTART,
     EN_PRESSURE,
     Engine,
-    EngineError,
 )
 
 __all__ = ["Sensitivity", "sensitivities"]
@@ -164,15 +163,9 @@ def sensitivities(
             multipliers = []
             for hour in hours:
                 en.set_time(EN_PATTERNSTART, int(round(hour * 3600)))
-                try:
-                    mult = en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(hour), model_mult)
-                    multipliers.append(mult / model_mult)
-                except EngineError:
-                    # scaling probes a state without demand, which has no hydraulic solution
-                    # with these tank levels and pump states: the model's demands (NaN says so)
-                    mult = model_mult
-                    multipliers.append(float("nan"))
-                en.set_option(EN_DEMANDMULT, mult)
+                mult = en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(hour), model_mult)
+                multipliers.append(float("nan") if mult is None else mult / model_mult)  # NaN: not scaled
+                en.set_option(EN_DEMANDMULT, model_mult if mult is None else mult)
                 with en.hydraulics():
                     solve()
                     read(buf)

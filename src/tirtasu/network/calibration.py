@@ -267,13 +267,10 @@ def calibrate_roughness(
             unscaled = []  # hours whose demand could not be matched to the water measured
             for h, levels, status in conditions:
                 set_hour(h, levels, status)
-                try:
-                    multipliers.append(en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(h), model_mult))
-                except EngineError:
-                    # the state probed (no demand at all) has no hydraulic solution with this
-                    # hour's tank levels and pump states: keep the model's demands for the hour
-                    multipliers.append(model_mult)
+                mult = en.demand_multiplier_for(junction_idx, (total_demand_m3h or {}).get(h), model_mult)
+                if mult is None:
                     unscaled.append(h)
+                multipliers.append(model_mult if mult is None else mult)
 
             def swing(log_factors: np.ndarray) -> np.ndarray:
                 for idx, r0, f in zip(group_idx, rough0, np.exp(log_factors)):

@@ -243,17 +243,22 @@ class Engine:
             self.steady_state()
             return sum(self.node_value(i, EN_DEMAND) for i in junction_idx)
 
-    def demand_multiplier_for(self, junction_idx: list[int], target: float | None, default: float) -> float:
+    def demand_multiplier_for(self, junction_idx: list[int], target: float | None, default: float) -> float | None:
         """The demand multiplier that makes the junctions draw ``target`` in a steady state.
 
         ``default`` (the model's own multiplier) when there is no usable target. A junction's
         emitter (modelled leakage) is part of its outflow and is not scaled by the multiplier, so
-        the demands alone are the difference between the outflow at 1 and at 0.
+        the demands alone are the difference between the outflow at 1 and at 0. None when those
+        probes have no hydraulic solution (the state without demand can have none with the
+        tank levels and pump states set, EPANET error 110): the caller keeps the model's demands.
         """
         if target is None or not np.isfinite(target) or target <= 0:
             return default
-        emitted = self.junction_outflow(junction_idx, 0.0)
-        demands_only = self.junction_outflow(junction_idx, 1.0) - emitted
+        try:
+            emitted = self.junction_outflow(junction_idx, 0.0)
+            demands_only = self.junction_outflow(junction_idx, 1.0) - emitted
+        except EngineError:
+            return None
         if demands_only <= 1e-9 or target <= emitted:
             return default
         return (float(target) - emitted) / demands_only
