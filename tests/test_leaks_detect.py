@@ -390,6 +390,18 @@ def test_signatures_keep_the_models_demands_where_scaling_has_no_solution(net3, 
     np.testing.assert_allclose(kept.dp, own.dp)
 
 
+def test_demand_scaling_note_names_each_hour_and_why_it_was_not_scaled():
+    """The note lists each signature hour's factor; an hour without inflow data is "not
+    scaled", one whose probe had no hydraulic solution (NaN) says so, and only a factor of
+    finite size more than 25 % from 1 asks for the model's demands to be checked."""
+    from tirtasu.leaks.detect import demand_scaling_note
+
+    note = demand_scaling_note((1.0, 7.0, 13.0, 19.0), [1.05, None, float("nan"), 0.9])
+    assert "(01:00 ×1.05, 07:00 not scaled, 13:00 not scaled (no hydraulic solution without demand), 19:00 ×0.90)" in note
+    assert "far from what the meters say" not in note
+    assert "far from what the meters say" in demand_scaling_note((1.0, 7.0), [1.3, float("nan")])
+
+
 @pytest.mark.parametrize("scale", [1.0, 0.8])
 def test_demand_calibration_reads_how_outdated_the_model_is(net3, scale):
     """The multipliers the signatures are computed with are the ratio of the true demands to the

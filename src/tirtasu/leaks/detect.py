@@ -664,6 +664,32 @@ class _Noise:
         return self._cache[key]
 
 
+def demand_scaling_note(hours, multipliers) -> str:
+    """The note saying how the model's demands were scaled for the signatures.
+
+    Parameters
+    ----------
+    hours : sequence of float [h]
+        Hours of the day of the signatures (model clock).
+    multipliers : sequence of float or None
+        Factor applied to the model's demands at each hour; None where no inflow was measured
+        then, NaN where the model's steady state without demand has no hydraulic solution (the
+        model's demands are kept).
+    """
+
+    def scaled(m) -> str:
+        if m is None:
+            return "not scaled"
+        return f"×{m:.2f}" if np.isfinite(m) else "not scaled (no hydraulic solution without demand)"
+
+    far = any(m is not None and np.isfinite(m) and abs(m - 1) > 0.25 for m in multipliers)
+    return (
+        "signatures computed with the model's demands scaled to the water measured into the network in "
+        "training (" + ", ".join(f"{h:02.0f}:00 {scaled(m)}" for h, m in zip(hours, multipliers)) + ")"
+        + ("; the model's demands are far from what the meters say: check its base demands and patterns" if far else "")
+    )
+
+
 def _hour_sensitivity(wn, rm, data, train, candidates, hour, levels, demand=None) -> Sensitivity:
     """Signatures at ``hour``, averaged over the metered pumps' states as often as they occur then."""
     share = pump_on_share(data, train, wn, hour, rm.clock_tz)
@@ -812,18 +838,7 @@ def detect_leaks(
         if demand:
             # None: no inflow measured then; NaN: the model has no solution for the scaling's probe
             mult = [s.demand_multiplier[0] if h in demand else None for h, s in zip(cfg.sens_hours, sens_list)]
-
-            def scaled(m) -> str:
-                if m is None:
-                    return "not scaled"
-                return f"×{m:.2f}" if np.isfinite(m) else "not scaled (no hydraulic solution without demand)"
-
-            notes.append(
-                "signatures computed with the model's demands scaled to the water measured into the network in "
-                "training (" + ", ".join(f"{h:02.0f}:00 {scaled(m)}" for h, m in zip(cfg.sens_hours, mult)) + ")"
-                + ("; the model's demands are far from what the meters say: check its base demands and patterns"
-                   if any(m is not None and abs(m - 1) > 0.25 for m in mult) else "")
-            )
+            notes.append(demand_scaling_note(cfg.sens_hours, mult))
     else:
         sens_list = list(sensitivity) if isinstance(sensitivity, (list, tuple)) else [sensitivity] * len(cfg.sens_hours)
         if [s.pressure_sensors for s in sens_list] != [rm.pressure_sensors] * len(sens_list) or any(
