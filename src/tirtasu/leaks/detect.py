@@ -147,7 +147,8 @@ class DetectConfig:
         judging those jointly too raised 4.9 false positives per scenario instead of 2.6).
     localize_with_balance : bool
         Let the demand balance (the leak's size) weigh in the localization (False: only the
-        pattern of the pressure changes places the leak).
+        pattern of the pressure changes places the leak; tuning: 97 of 174 leaks found
+        instead of 107).
     localize_since_onset : bool
         Localize with all the data since the estimated onset (True) rather than the window that
         raised the alarm.
@@ -166,7 +167,9 @@ class DetectConfig:
         48 %; held-out: 24 instead of 26, 38 % instead of 43 %: not kept).
     persist_h : int [h]
         The evidence must hold this many consecutive hours before an alarm (transients of
-        pumps, valves and repairs do not last).
+        pumps, valves and repairs do not last; with 2, L-Town's tuning scenarios found as many
+        leaks, abrupt ones a median hour sooner, with 1.05 false positives per scenario instead
+        of 0.71).
     model_error : float
         Relative error of the hydraulic signatures (localization temperature).
     shrinkage : float or None
