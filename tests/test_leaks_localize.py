@@ -82,9 +82,10 @@ def test_distance_weight_limits():
 def test_detector_and_score_measure_the_same_distance(network):
     """The detector ranks pipes by the distance the score counts (BattLeDIM's midpoint rule).
 
-    The two are computed apart (the detector per node with a radius limit, on the hot path;
-    the score on a graph with zero-length links merged): they must agree wherever the
-    detector looks, across pumps and valves (KY2 has both) and in other units (GPM)."""
+    Both use one graph (zero-length links merged, the shorter of parallel pipes), but reach
+    the midpoint distance apart (the detector per node with a radius limit, on the hot path;
+    the score pair by pair): they must agree wherever the detector looks, across pumps and
+    valves (KY2 has both) and in other units (GPM)."""
     from tirtasu.leaks.scoring import pipe_distances
     from tirtasu.network import load_model
 
@@ -99,8 +100,7 @@ def test_detector_and_score_measure_the_same_distance(network):
         mine = dist.midpoint_to_pipes(pipe, limit=1000.0)
         near = np.isfinite(mine)
         assert near.sum() > 1
-        # zero-length links weigh 1 mm in the detector's graph (a sparse graph drops 0-weight edges)
-        np.testing.assert_allclose(mine[near], scored.loc[pipe].to_numpy()[near], atol=0.05)
+        np.testing.assert_allclose(mine[near], scored.loc[pipe].to_numpy()[near], rtol=1e-12, atol=1e-9)
         # nothing the score puts within 300 m lies beyond the detector's limit
         assert not (~near & (scored.loc[pipe].to_numpy() <= 300.0)).any()
 

@@ -19,38 +19,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import wntr
-from scipy.sparse.csgraph import dijkstra
+
+from tirtasu.leaks.graph import PipeGraph, link_length
 
 __all__ = ["NetworkDistances", "node_posterior", "rank_pipes", "PipeRanking", "search_length_km"]
 
 
 class NetworkDistances:
-    """Shortest distances along pipes [m] between nodes, and from nodes to pipes."""
+    """Shortest distances along pipes [m] between nodes, and from nodes to pipes.
+
+    Measured on the graph the score measures on (:class:`tirtasu.leaks.graph.PipeGraph`: links
+    of zero length join their end nodes, of parallel links the shortest counts).
+    """
 
     def __init__(self, wn: wntr.network.WaterNetworkModel):
         self.nodes = list(wn.node_name_list)
         self.index = {n: i for i, n in enumerate(self.nodes)}
-        edge: dict[tuple[int, int], float] = {}
+        self.network = PipeGraph(wn)
         self.pipes, self.pipe_ends, self.pipe_len = [], [], []
-        for name, link in wn.links():
-            a, b = self.index[link.start_node_name], self.index[link.end_node_name]
-            length = float(getattr(link, "length", 0.0) or 0.0)
-            # of parallel links the shortest counts (a sparse matrix would add their lengths);
-            # a zero-length link weighs 1 mm (a sparse graph drops 0-weight edges)
-            key = (min(a, b), max(a, b))
-            edge[key] = min(edge.get(key, np.inf), max(length, 1e-3))
-            if link.link_type == "Pipe":
-                self.pipes.append(name)
-                self.pipe_ends.append((a, b))
-                self.pipe_len.append(length)
+        for name, link in wn.pipes():
+            self.pipes.append(name)
+            self.pipe_ends.append((self.index[link.start_node_name], self.index[link.end_node_name]))
+            self.pipe_len.append(link_length(link))
         n = len(self.nodes)
-        ends = np.array(list(edge), dtype=int).reshape(-1, 2)
-        w = np.array(list(edge.values()))
-        self.graph = sp.csr_matrix(
-            (np.concatenate([w, w]), (np.concatenate([ends[:, 0], ends[:, 1]]), np.concatenate([ends[:, 1], ends[:, 0]]))), shape=(n, n)
-        )
         self.pipe_ends = np.array(self.pipe_ends, dtype=int).reshape(-1, 2)
         self.pipe_len = np.array(self.pipe_len)
         self.pipe_index = {p: i for i, p in enumerate(self.pipes)}
@@ -66,17 +58,22 @@ class NetworkDistances:
         for j, (a, b) in enumerate(self.pipe_ends):
             self.pipes_at[a].append(j)
             self.pipes_at[b].append(j)
-        self._cache: dict[int, np.ndarray] = {}
+        self._cache: dict = {}
 
     def from_node(self, node: str | int, limit: float = np.inf) -> np.ndarray:
         """Distance [m] from ``node`` to every node (inf beyond ``limit``)."""
         i = self.index[node] if isinstance(node, str) else int(node)
         key = (i, limit)
         if key not in self._cache:
-            self._cache[key] = dijkstra(self.graph, directed=False, indices=i, limit=limit)
+            self._cache[key] = self.network.node_distances([i], limit)[0]
             if len(self._cache) > 4096:
                 self._cache.pop(next(iter(self._cache)))
         return self._cache[key]
+
+    def between(self, nodes) -> np.ndarray:
+        """Distances [m] between every two of ``nodes`` (names or indices), shape (n, n)."""
+        idx = [self.index[x] if isinstance(x, str) else int(x) for x in nodes]
+        return self.network.node_distances(idx)[:, idx]
 
     def node_to_pipes(self, node: str | int, limit: float = np.inf) -> np.ndarray:
         """Distance [m] from ``node`` to the nearest end of every pipe."""

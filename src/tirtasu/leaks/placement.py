@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import wntr
-from scipy.sparse.csgraph import dijkstra
 
 from tirtasu.leaks.localize import NetworkDistances
 from tirtasu.leaks.sensitivity import sensitivities
@@ -264,7 +263,7 @@ def place_pressure_sensors(
         signatures = junction_signatures(wn, junctions, hours=hours, progress=lambda f: say("computing leak signatures", f))
     dist = NetworkDistances(wn)
     jidx = [dist.index[j] for j in junctions]
-    between = dijkstra(dist.graph, directed=False, indices=jidx)[:, jidx]  # along the pipes [m]
+    between = dist.between(jidx)  # along the pipes [m]
     far = between > radius_m
     w = _weights(dist, junctions)
     scorer = _Scorer(signatures, far, w, leak_m3h, noise_m, model_error, chi, seen)
