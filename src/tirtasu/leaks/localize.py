@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import wntr
 
-from tirtasu.leaks.graph import PipeGraph, link_length
+from tirtasu.leaks.graph import PipeGraph
 
 __all__ = ["NetworkDistances", "node_posterior", "rank_pipes", "PipeRanking", "search_length_km"]
 
@@ -36,12 +36,12 @@ class NetworkDistances:
     def __init__(self, wn: wntr.network.WaterNetworkModel):
         self.nodes = list(wn.node_name_list)
         self.index = {n: i for i, n in enumerate(self.nodes)}
-        self.network = PipeGraph(wn)
+        self.pipe_graph = PipeGraph(wn)
         self.pipes, self.pipe_ends, self.pipe_len = [], [], []
         for name, link in wn.pipes():
             self.pipes.append(name)
             self.pipe_ends.append((self.index[link.start_node_name], self.index[link.end_node_name]))
-            self.pipe_len.append(link_length(link))
+            self.pipe_len.append(self.pipe_graph.link_length[name])
         n = len(self.nodes)
         self.pipe_ends = np.array(self.pipe_ends, dtype=int).reshape(-1, 2)
         self.pipe_len = np.array(self.pipe_len)
@@ -65,7 +65,7 @@ class NetworkDistances:
         i = self.index[node] if isinstance(node, str) else int(node)
         key = (i, limit)
         if key not in self._cache:
-            self._cache[key] = self.network.node_distances([i], limit)[0]
+            self._cache[key] = self.pipe_graph.node_distances([i], limit)[0]
             if len(self._cache) > 4096:
                 self._cache.pop(next(iter(self._cache)))
         return self._cache[key]
@@ -73,7 +73,7 @@ class NetworkDistances:
     def between(self, nodes) -> np.ndarray:
         """Distances [m] between every two of ``nodes`` (names or indices), shape (n, n)."""
         idx = [self.index[x] if isinstance(x, str) else int(x) for x in nodes]
-        return self.network.node_distances(idx)[:, idx]
+        return self.pipe_graph.node_distances(idx)[:, idx]
 
     def node_to_pipes(self, node: str | int, limit: float = np.inf) -> np.ndarray:
         """Distance [m] from ``node`` to the nearest end of every pipe."""
