@@ -286,7 +286,9 @@ def test_cli_detect_from_the_store(tmp_path, abrupt_case):
 
 def test_a_leak_not_worth_a_crew_waits(abrupt_case):
     """The same leak, when a crew visit costs more than the water it could save in the horizon,
-    is not reported (it waits for more evidence); with the default costs it is."""
+    waits for more evidence: with ``unplaced_alarm`` off it is never reported; by default, when
+    it is worth a survey (its water worth more than a visit in vain), it is reported without a
+    pipe once it has waited ``max_wait_h``, and its pipe is never named (never worth a crew)."""
     from tirtasu.leaks import DetectConfig
 
     wn, sim, report = abrupt_case
@@ -297,9 +299,30 @@ def test_a_leak_not_worth_a_crew_waits(abrupt_case):
     # that the evidence growing in later hours does not make it worth it either; the rule's
     # arithmetic is checked by hand in test_worth_a_crew_by_hand)
     worth = p * q * 24.0 * 14.0 * 0.8 / (1.0 - p) if p < 1 else np.inf
-    costly = DetectConfig(crew_cost_eur=min(1e12, 1e3 * worth))
+    costly = DetectConfig(crew_cost_eur=min(1e12, 1e3 * worth), unplaced_alarm=False)
     quiet = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL, config=costly, sensitivity=report.sensitivities)
     assert quiet.detections.empty, quiet.detections
+
+    # a visit in vain of 10,000 €: the 60 m³/h leak is worth a survey (its water over 14 days at
+    # 0.80 €/m³ is 16,128 €), but at its best pipe, about 35 % likely within 300 m, not a crew
+    from tirtasu.leaks.detect import worth_a_crew, worth_a_survey
+
+    costly = DetectConfig(crew_cost_eur=10_000.0)
+    told = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL, config=costly, sensitivity=report.sensitivities)
+    zone = told.detections
+    assert len(zone) == 1 and zone["link_id"].iloc[0] == "", zone
+    p_zone, q_zone = zone["p_within_300m"].iloc[0], zone["leak_flow_m3h"].iloc[0]
+    assert not worth_a_crew(p_zone, q_zone, costly) and worth_a_survey(q_zone, costly)
+    # it waited max_wait_h (24 h) of evidence over the threshold after the persist_h (3 h) an
+    # alarm needs (hours when the demand balance does not agree do not count)
+    over = told.hourly.index[told.hourly["glr_leak"] > costly.threshold]
+    waited = pd.Timestamp(zone["start_time"].iloc[0], tz="UTC") - over[0]
+    assert waited >= pd.Timedelta(hours=costly.max_wait_h + costly.persist_h)
+    assert pd.Timestamp(zone["start_time"].iloc[0]) < pd.Timestamp("2025-01-20 00:00")
+    # the leak is told with its flow (60 m³/h) and its onset, and the area to survey
+    assert zone["leak_flow_m3h"].iloc[0] == pytest.approx(60.0, rel=0.3)
+    assert abs(pd.Timestamp(zone["estimated_start"].iloc[0]) - pd.Timestamp(LEAK_START)) <= pd.Timedelta(hours=3)
+    assert zone["candidates"].iloc[0] and zone["search_km"].iloc[0] > 0
 
 
 def test_shrinkage_follows_how_much_noise_the_sensors_share():
@@ -415,6 +438,19 @@ def test_demand_calibration_reads_how_outdated_the_model_is(net3, scale):
     multipliers = [float(m) for m in re.findall(r"×([0-9.]+)", note)]
     assert len(multipliers) == 4
     assert multipliers == pytest.approx([scale] * 4, rel=0.05)
+
+
+def test_worth_a_survey_by_hand():
+    """flow × 24 h × 14 d × 0.80 €/m³ against a 500 € visit in vain: 1.9 m³/h loses 510.72 € over
+    the horizon (worth a survey wherever it is), 1.8 m³/h 483.84 € (not)."""
+    from tirtasu.leaks import DetectConfig
+    from tirtasu.leaks.detect import worth_a_survey
+
+    cfg = DetectConfig()
+    assert worth_a_survey(1.9, cfg) and not worth_a_survey(1.8, cfg)
+    assert not worth_a_survey(float("nan"), cfg)
+    assert worth_a_survey(0.0, DetectConfig(crew_cost_eur=0.0))
+    assert not worth_a_survey(3.0, DetectConfig(water_price_eur_m3=0.2))  # 201.60 € against 500 €
 
 
 def test_worth_a_crew_by_hand():

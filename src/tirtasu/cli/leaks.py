@@ -150,6 +150,13 @@ def detect(
         "the area to survey (candidates, search_km) and a row with the pipe follows when the evidence places it. "
         "Default 0.4; 0: every alarm names a pipe, however unsure.",
     ),
+    unplaced_alarm: bool = typer.Option(
+        True, "--unplaced-alarm/--wait-for-a-place",
+        help="A leak whose water over 14 days is worth more than a visit in vain (1.86 m³/h at the default prices; "
+        "--water-price, --crew-cost) but whose place is too uncertain to be worth a crew at any one pipe is reported "
+        "after 24 hours without a pipe, naming the area to survey (default); --wait-for-a-place: it waits, without "
+        "a time limit, until it is worth a visit.",
+    ),
     model_tz: str = typer.Option(
         None, "--model-tz",
         help="Time zone the model's patterns and controls run on: Asia/Jakarta, UTC+7 … (default: the store's 'timezone' meta, else UTC).",
@@ -203,7 +210,7 @@ def detect(
         cfg = DetectConfig(
             model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness,
             training_windows_h=tuple(sorted(set(against_training))), growth_alarm=None if no_growth_alarm else growth_alarm,
-            pipe_p_min=min_pipe_probability, rank_by_value=weigh_search_distance,
+            pipe_p_min=min_pipe_probability, rank_by_value=weigh_search_distance, unplaced_alarm=unplaced_alarm,
         )
         if threshold is not None:
             cfg.threshold = threshold

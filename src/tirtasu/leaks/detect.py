@@ -129,6 +129,15 @@ class DetectConfig:
         (median 95 m instead of 162 m), but with 3 false positives instead of 1 and 81 % of the
         perfect € instead of 82 % (tuning: 108 of 174 leaks instead of 107, 0.89 false
         positives per scenario instead of 0.86, 47.8 % instead of 47.3 %).
+    unplaced_alarm : bool
+        An alarm whose best pipe is not worth a crew's visit (``worth_a_crew``: its place too
+        uncertain for its flow), but whose leak is worth a survey (``worth_a_survey``: its water
+        over ``value_horizon_days`` worth more than a visit in vain), is reported without a
+        pipe once it has waited ``max_wait_h``, as a zone alarm (``link_id`` empty;
+        ``candidates`` and ``search_km`` say where to survey), rather than never: a large leak
+        is told even where the sensors cannot place it. Its pipe is named later only when that
+        is worth a crew. False: such an alarm waits, without a time limit, until it is worth a
+        crew.
     known_spread_window : bool
         Size a known leak's deviations by how much it changes in the window tested (estimated
         along the mean signatures alone, plus ``known_floor_m3h``, at most its allowance)
@@ -283,6 +292,7 @@ class DetectConfig:
     training_model_error: float = 0.15
     pipe_p_min: float = 0.4
     rank_by_value: bool = False
+    unplaced_alarm: bool = True
     default_train_days: float = 14.0
     min_train_days: float = 3.0
     radius_m: float = 300.0
@@ -413,6 +423,27 @@ def worth_a_crew(p_within: float, flow_m3h: float, cfg: "DetectConfig") -> bool:
         return False
     saved = p_within * max(flow_m3h, 0.0) * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3
     return bool(saved >= (1.0 - p_within) * cfg.crew_cost_eur)
+
+
+def worth_a_survey(flow_m3h: float, cfg: "DetectConfig") -> bool:
+    """Whether a leak is worth looking for even where its place is unknown (an alarm without a
+    pipe, ``cfg.unplaced_alarm``): the water it would lose over ``cfg.value_horizon_days`` [d],
+    at ``cfg.water_price_eur_m3`` [€/m³], is worth at least a visit in vain,
+    ``cfg.crew_cost_eur`` [€] (compare :func:`worth_a_crew`, for a crew sent to one pipe).
+
+    Parameters
+    ----------
+    flow_m3h : float [m³/h]
+        The leak's estimated flow; not a number: False.
+
+    Returns
+    -------
+    bool
+        ``flow × 24 × horizon × price ≥ crew cost``.
+    """
+    if not np.isfinite(flow_m3h):
+        return False
+    return bool(max(flow_m3h, 0.0) * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3 >= cfg.crew_cost_eur)
 
 
 def distance_weight(flow_m3h: float, cfg: "DetectConfig") -> float:
@@ -1148,8 +1179,11 @@ def detect_leaks(
                 if DEBUG:
                     print("relocate", hours[h], k.link, "->", rk.pipes[0], rk.probability[0], dist.pipe_to_pipe(k.link, rk.pipes[0]))
                 if not rows[k.row]["link_id"]:
-                    # reported without a pipe: name one as soon as the evidence places it
-                    if rk.probability[0] < max(cfg.p_min, cfg.pipe_p_min):
+                    # reported without a pipe: name one as soon as the evidence places it well
+                    # enough to be worth a crew
+                    if rk.probability[0] < max(cfg.p_min, cfg.pipe_p_min) or (
+                        cfg.unplaced_alarm and not worth_a_crew(rk.probability[0], k.flow, cfg)
+                    ):
                         continue
                 else:
                     if dist.pipe_to_pipe(k.link, rk.pipes[0]) <= cfg.relocate_m:
@@ -1176,12 +1210,15 @@ def detect_leaks(
                     **prev,
                     "link_id": rk.pipes[0],
                     "start_time": min(hours[h] + pd.Timedelta(hours=1), end).strftime(TIME_FORMAT),
+                    # its flow now (a growth report follows only from there: not a second row for the same change)
+                    "leak_flow_m3h": round(k.flow, 3),
                     "candidates": ";".join(rk.pipes[1:]),
                     "node_id": pl.start_node_name if pl.start_node_name in wn.junction_name_list else pl.end_node_name,
                     "p_within_300m": round(rk.probability[0], 3),
                     "search_km": round(search_length_km(post_r, candidates, dist), 2),
                 })
                 k.rows.append(len(rows) - 1)
+                k.q_reported = k.flow
 
         # ---- test for a new leak ------------------------------------------------------------
         best = None
@@ -1344,11 +1381,15 @@ def detect_leaks(
             )
             if p300 < cfg.p_min and not stable and streak - cfg.persist_h < cfg.max_wait_h:
                 continue
-            # worth a crew? (a small leak with an uncertain place waits for more evidence)
-            if not worth_a_crew(p300, q_hat, cfg):
+            # worth a crew? (a small leak with an uncertain place waits for more evidence …
+            crew = worth_a_crew(p300, q_hat, cfg)
+            if not crew and (
+                not cfg.unplaced_alarm or streak - cfg.persist_h < cfg.max_wait_h or not worth_a_survey(q_hat, cfg)
+            ):
                 continue
             internal_link = link
-            if p300 < cfg.pipe_p_min:
+            if p300 < cfg.pipe_p_min or not crew:
+                # … and, with unplaced_alarm, a leak worth a survey is reported without a pipe once it has waited max_wait_h)
                 # too uncertain to name a pipe: a zone alarm (candidates and search_km say
                 # where to survey); a pipe follows once the evidence places it
                 link, alts = "", ranking.pipes
