@@ -398,6 +398,11 @@ def _snapshot_weights(hours: tuple, n: int = 24) -> np.ndarray:
     return W
 
 
+def _horizon_value(flow_m3h: float, cfg: "DetectConfig") -> float:
+    """What a leak's water over ``cfg.value_horizon_days`` is worth [€]: flow × 24 h × days × price."""
+    return max(float(flow_m3h), 0.0) * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3
+
+
 def worth_a_crew(p_within: float, flow_m3h: float, cfg: "DetectConfig") -> bool:
     """Whether sending a crew to a leak is worth it: the water it would save if it is where we
     say, against a visit in vain if it is not.
@@ -421,7 +426,7 @@ def worth_a_crew(p_within: float, flow_m3h: float, cfg: "DetectConfig") -> bool:
         return True
     if not (np.isfinite(p_within) and np.isfinite(flow_m3h)):
         return False
-    saved = p_within * max(flow_m3h, 0.0) * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3
+    saved = p_within * _horizon_value(flow_m3h, cfg)
     return bool(saved >= (1.0 - p_within) * cfg.crew_cost_eur)
 
 
@@ -443,7 +448,7 @@ def worth_a_survey(flow_m3h: float, cfg: "DetectConfig") -> bool:
     """
     if not np.isfinite(flow_m3h):
         return False
-    return bool(max(flow_m3h, 0.0) * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3 >= cfg.crew_cost_eur)
+    return bool(_horizon_value(flow_m3h, cfg) >= cfg.crew_cost_eur)
 
 
 def distance_weight(flow_m3h: float, cfg: "DetectConfig") -> float:
@@ -473,7 +478,7 @@ def distance_weight(flow_m3h: float, cfg: "DetectConfig") -> float:
     if not cfg.rank_by_value or cfg.crew_cost_eur <= 0:
         return 0.0
     q = max(float(flow_m3h), 0.0) if np.isfinite(flow_m3h) else 0.0
-    saved = q * 24.0 * cfg.value_horizon_days * cfg.water_price_eur_m3
+    saved = _horizon_value(q, cfg)
     return float(cfg.crew_cost_eur / (saved + cfg.crew_cost_eur))
 
 
