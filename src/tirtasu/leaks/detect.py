@@ -1195,12 +1195,7 @@ def detect_leaks(
                         continue
                     # only when the evidence now clearly prefers the new place: within radius_m
                     # of it is more likely (by relocate_odds) than within radius_m of the pipe reported
-                    t_old = dist.pipe_index[k.link]
-                    d_old = np.minimum(
-                        dist.node_to_pipes(int(dist.pipe_ends[t_old, 0]), limit=cfg.radius_m * 1.01),
-                        dist.node_to_pipes(int(dist.pipe_ends[t_old, 1]), limit=cfg.radius_m * 1.01),
-                    ) + dist.pipe_len / 2.0 + dist.pipe_len[t_old] / 2.0
-                    d_old[t_old] = 0.0
+                    d_old = dist.midpoint_to_pipes(k.link, limit=cfg.radius_m * 1.01)
                     p_old = float(sum(post_r[i] for i, e in enumerate(candidates) if d_old[dist.pipe_index[e]] <= cfg.radius_m))
                     if DEBUG:
                         print("  p_new", rk.probability[0], "p_old", p_old)
