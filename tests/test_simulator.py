@@ -225,3 +225,29 @@ def test_roughness_scale_multiplies_the_true_networks_hazen_williams_c(tmp_path)
     for c in (100.0, 70.0):
         headloss = 10.667 * 1000.0 * q**1.852 / (c**1.852 * 0.1**4.871)
         assert pressure(c / 100.0) == pytest.approx(50.0 - headloss, abs=0.02)
+
+
+def test_sensors_are_spread_by_the_shorter_of_two_parallel_pipes():
+    """A and B are joined by a 10 m pipe and, listed after it, a parallel 1000 m one; A–C is
+    600 m. Along the network B is 10 m from A, so from A the farthest junction is C (600 m);
+    from B, C (610 m); from C, B (610 m against A's 600). Had the later, longer pipe counted,
+    B would be 1000 m from A and come second after it."""
+    import wntr
+
+    from tirtasu.simulator import spread_pressure_sensors
+
+    wn = wntr.network.WaterNetworkModel()
+    wn.add_reservoir("R", base_head=50.0)
+    for j in ("A", "B", "C"):
+        wn.add_junction(j, base_demand=0.001, elevation=0.0)
+    wn.add_pipe("R-A", "R", "A", length=5.0, diameter=0.3, roughness=100)
+    wn.add_pipe("A-B", "A", "B", length=10.0, diameter=0.3, roughness=100)
+    wn.add_pipe("A-C", "A", "C", length=600.0, diameter=0.3, roughness=100)
+    wn.add_pipe("A-B-long", "A", "B", length=1000.0, diameter=0.3, roughness=100)
+    farthest = {"A": "C", "B": "C", "C": "B"}
+    firsts = set()
+    for seed in range(12):
+        first, second = spread_pressure_sensors(wn, 2, np.random.default_rng(seed))
+        firsts.add(first)
+        assert second == farthest[first]
+    assert "A" in firsts  # the start that tells the two apart was tried

@@ -29,6 +29,9 @@ import pandas as pd
 
 __all__ = ["BenchCase", "BenchResult", "CASES", "run_bench", "run_case", "speed_benchmark", "write_section"]
 
+# bumped whenever the simulator builds a case's data differently, so that a kept cache
+# (``--cache``) is not reused: 2, sensors spread with parallel pipes measured by the shorter
+SCENARIO_VERSION = 2
 TRAIN_DAYS = 14
 EVAL_DAYS = 56
 START = pd.Timestamp("2025-01-01")
@@ -265,7 +268,7 @@ def simulate_case(case: BenchCase, cache: Path | None = None):
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         aged = "" if case.roughness_scale == 1.0 else f"-c{case.roughness_scale:g}"
-        f = cache / f"{case.network}-{case.seed}-{case.layout}-{case.noise:g}-{case.leaks}-{case.demand_scale:g}{aged}.pkl"
+        f = cache / f"v{SCENARIO_VERSION}-{case.network}-{case.seed}-{case.layout}-{case.noise:g}-{case.leaks}-{case.demand_scale:g}{aged}.pkl"
         if f.is_file():
             with open(f, "rb") as fh:
                 return pickle.load(fh)
@@ -405,7 +408,7 @@ def speed_benchmark(days: float = 365.0, cache: Path | None = None, progress=Non
     model = network_path("L-Town")
     wn = load_model(model)
     sim = None
-    f = cache / f"speed-{days:g}.pkl" if cache is not None else None
+    f = cache / f"v{SCENARIO_VERSION}-speed-{days:g}.pkl" if cache is not None else None
     if f is not None and f.is_file():
         with open(f, "rb") as fh:
             sim = pickle.load(fh)

@@ -283,7 +283,11 @@ def spread_pressure_sensors(wn: wntr.network.WaterNetworkModel, n: int, rng: np.
     """
     graph = nx.Graph()
     for name, link in wn.links():
-        graph.add_edge(link.start_node_name, link.end_node_name, weight=getattr(link, "length", 1.0) or 1.0)
+        a, b = link.start_node_name, link.end_node_name
+        length = getattr(link, "length", 1.0) or 1.0
+        # of parallel links the shortest is the distance (a simple graph keeps one edge per pair)
+        if not graph.has_edge(a, b) or graph[a][b]["weight"] > length:
+            graph.add_edge(a, b, weight=length)
     junctions = [j for j in wn.junction_name_list if j in graph]
     if n >= len(junctions):
         return junctions
