@@ -325,6 +325,30 @@ def test_a_leak_not_worth_a_crew_waits(abrupt_case):
     assert zone["candidates"].iloc[0] and zone["search_km"].iloc[0] > 0
 
 
+def test_the_row_naming_a_zone_alarms_pipe_gives_the_leaks_flow_then():
+    """A leak growing over four days to 40 m³/h on a Net3 pipe is first reported without a
+    pipe (its best pipe under 40 % likely) while it is small; days later the evidence names a
+    pipe. That row gives the leak's flow when it is sent, the flow tracked then, which the
+    simulator's truth says is about 40 m³/h, not the flow of the first report."""
+    leak = Leak("251", LEAK_START, "2025-01-20 00:00", peak_flow_m3h=40.0, kind="incipient", peak="2025-01-13 10:00", leak_id="L1")
+    wn, sim = _run([leak], days=18.0)
+    report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
+    det = report.detections
+    assert len(det) == 2, det
+    zone, named = det.iloc[0], det.iloc[1]
+    assert zone["link_id"] == "" and named["link_id"] != ""
+    assert named["estimated_start"] == zone["estimated_start"]  # the same leak
+    sent = pd.Timestamp(named["start_time"], tz="UTC")
+    truth = float(sim.leak_flows.loc[sent - pd.Timedelta(hours=24) : sent, "L1"].mean())
+    assert truth == pytest.approx(40.0, rel=0.05)
+    assert named["leak_flow_m3h"] == pytest.approx(truth, rel=0.3)
+    assert named["leak_flow_m3h"] > 2.0 * zone["leak_flow_m3h"]
+    # the flow tracked when the row was decided: with the data up to the hour before it, the
+    # hourly table's value for that hour
+    tracked = report.hourly["tracked_leak_flow_m3h"]
+    assert named["leak_flow_m3h"] == pytest.approx(float(tracked.loc[sent - pd.Timedelta(hours=2)]), abs=0.01)
+
+
 def test_shrinkage_follows_how_much_noise_the_sensors_share():
     """Cross-validated shrinkage: sensors that share most of their noise (one demand factor,
     a little sensor noise of their own) need their correlation kept; independent sensors can
