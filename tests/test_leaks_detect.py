@@ -329,7 +329,9 @@ def test_the_row_naming_a_zone_alarms_pipe_gives_the_leaks_flow_then():
     """A leak growing over four days to 40 m³/h on a Net3 pipe is first reported without a
     pipe (its best pipe under 40 % likely) while it is small; days later the evidence names a
     pipe. That row gives the leak's flow when it is sent, the flow tracked then, which the
-    simulator's truth says is about 40 m³/h, not the flow of the first report."""
+    simulator's truth says is about 40 m³/h, not the flow of the first report. (With Net3's
+    long pipes and ten sensors the pipe named is kilometres from the leak's: this is about
+    the flow only.)"""
     leak = Leak("251", LEAK_START, "2025-01-20 00:00", peak_flow_m3h=40.0, kind="incipient", peak="2025-01-13 10:00", leak_id="L1")
     wn, sim = _run([leak], days=18.0)
     report = detect_leaks(wn, _inputs(sim), train_until=TRAIN_UNTIL)
