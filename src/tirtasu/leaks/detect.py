@@ -477,8 +477,7 @@ def distance_weight(flow_m3h: float, cfg: "DetectConfig") -> float:
     """
     if not cfg.rank_by_value or cfg.crew_cost_eur <= 0:
         return 0.0
-    q = max(float(flow_m3h), 0.0) if np.isfinite(flow_m3h) else 0.0
-    saved = _horizon_value(q, cfg)
+    saved = _horizon_value(flow_m3h, cfg) if np.isfinite(flow_m3h) else 0.0
     return float(cfg.crew_cost_eur / (saved + cfg.crew_cost_eur))
 
 
@@ -1379,19 +1378,19 @@ def detect_leaks(
             stable = cfg.stable_h is not None and len(pending) >= cfg.stable_h and all(
                 dist.pipe_to_pipe(link, p) <= cfg.radius_m for p in pending[-cfg.stable_h :]
             )
-            if p300 < cfg.p_min and not stable and streak - cfg.persist_h < cfg.max_wait_h:
+            waited = streak - cfg.persist_h >= cfg.max_wait_h
+            if p300 < cfg.p_min and not stable and not waited:
                 continue
-            # worth a crew? (a small leak with an uncertain place waits for more evidence …
+            # worth a crew? A small leak with an uncertain place waits for more evidence; with
+            # unplaced_alarm, one worth a survey goes out without a pipe once it has waited
             crew = worth_a_crew(p300, q_hat, cfg)
-            if not crew and (
-                not cfg.unplaced_alarm or streak - cfg.persist_h < cfg.max_wait_h or not worth_a_survey(q_hat, cfg)
-            ):
+            if not crew and not (cfg.unplaced_alarm and waited and worth_a_survey(q_hat, cfg)):
                 continue
             internal_link = link
             if p300 < cfg.pipe_p_min or not crew:
-                # … and, with unplaced_alarm, a leak worth a survey is reported without a pipe once it has waited max_wait_h)
-                # too uncertain to name a pipe: a zone alarm (candidates and search_km say
-                # where to survey); a pipe follows once the evidence places it
+                # too uncertain to name a pipe, or to send a crew to it: a zone alarm
+                # (candidates and search_km say where to survey); a pipe follows once the
+                # evidence places it
                 link, alts = "", ranking.pipes
         else:
             link, alts, p300 = "", [], float("nan")
