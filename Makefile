@@ -28,6 +28,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/bench_dashboard.py
 	$(BIN)/python benchmarks/bench_leaks.py --full
+	$(BIN)/python benchmarks/bench_leak_years.py
 	$(BIN)/python benchmarks/bench_placement.py
 
 clean:

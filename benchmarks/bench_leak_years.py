@@ -1,0 +1,56 @@
+"""Benchmark: leak detection on whole years of L-Town that decided nothing.
+
+The speed run of ``bench_leaks.py`` scores one simulated year of L-Town (seed 2019). That year
+has decided choices of the method for many rounds, so its score is tuning data. This script
+simulates more years the same way, from other seeds, and scores them:
+
+- the BattLeDIM sensor layout;
+- 23 random leaks of 1–8 % of the mean inflow, after two leak-free training weeks;
+- detection with the default settings, scored with BattLeDIM's rules.
+
+The default seeds, 2020 and 2021 (``tirtasu.leaks.bench.HELD_OUT_YEARS``), had decided nothing
+when they were added.
+
+Prints the table and writes it into ``docs/benchmarks.md`` between ``<!-- bench_leak_years -->``
+and ``<!-- /bench_leak_years -->``.
+
+Usage::
+
+    python benchmarks/bench_leak_years.py [--seeds 2020,2021] [--days 365] [--cache DIR] [--no-docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _docs import machine_line, write_section  # noqa: E402
+
+from tirtasu.leaks.bench import HELD_OUT_YEARS, render_years, year_scores
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", default=",".join(str(s) for s in HELD_OUT_YEARS), help="comma-separated seeds (each one year)")
+    parser.add_argument("--days", type=float, default=365.0, help="length of each run [days]")
+    parser.add_argument("--cache", type=Path, default=None, help="keep and reuse simulated years here")
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+
+    def progress(frac: float, what: str) -> None:
+        print(f"[{frac:4.0%}] {what}", flush=True)
+
+    rows = year_scores(seeds, args.days, args.cache, progress=progress)
+    markdown = render_years(rows) + "\n" + machine_line("numpy", "pandas", "wntr") + "\n"
+    print(markdown)
+    if not args.no_docs:
+        write_section("bench_leak_years", markdown)
+        print("written to docs/benchmarks.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
