@@ -398,8 +398,28 @@ HELD_OUT_YEARS = (2020, 2021)  # years simulated alike, never used for a choice 
 
 
 def simulate_year(seed: int, days: float = 365.0, cache: Path | None = None, progress=None):
-    """A year of L-Town from ``seed``-01-01 (BattLeDIM layout, 23 random leaks of 1–8 % of the
-    mean inflow after two training weeks), simulated or read from ``cache``."""
+    """A year of L-Town from ``seed``-01-01, simulated or read from ``cache``.
+
+    BattLeDIM's sensor layout; 23 random leaks of 1–8 % of the mean inflow, all after the
+    ``TRAIN_DAYS`` leak-free training days.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the leaks and the noise, and the calendar year simulated.
+        :data:`SPEED_YEAR` is the speed run's year (cached as ``v…-speed-DAYS.pkl``, its name
+        before the held-out years were added); :data:`HELD_OUT_YEARS` decided nothing.
+    days : float [d]
+        Length of the run.
+    cache : pathlib.Path, optional
+        Directory to keep and reuse simulations in.
+    progress : callable, optional
+        Called with the fraction simulated.
+
+    Returns
+    -------
+    tirtasu.simulator.SimulationResult
+    """
     from tirtasu.network import load_model, summarize
     from tirtasu.simulator import Scenario, layout_from_model_tags, random_leaks, simulate
 
@@ -427,7 +447,25 @@ def simulate_year(seed: int, days: float = 365.0, cache: Path | None = None, pro
 
 
 def year_scores(seeds=HELD_OUT_YEARS, days: float = 365.0, cache: Path | None = None, progress=None, config=None) -> list[dict]:
-    """Detect and score whole years of L-Town (:func:`simulate_year`), one row per seed."""
+    """Detect and score whole years of L-Town (:func:`simulate_year`), one row per seed.
+
+    Parameters
+    ----------
+    seeds : sequence of int
+        Years to run (default :data:`HELD_OUT_YEARS`).
+    days : float [d]
+    cache : pathlib.Path, optional
+    progress : callable, optional
+        Called with (fraction done, what).
+    config : DetectConfig, optional
+        Default settings when None.
+
+    Returns
+    -------
+    list of dict
+        Per year: ``leaks``, ``tp``, ``fp``, ``repeats``, ``score_eur`` and ``perfect_eur`` [€],
+        ``fraction``, ``median_abrupt_delay_h`` [h], ``median_distance_m`` [m], ``detect_s`` [s].
+    """
     from tirtasu.leaks.detect import detect_leaks
     from tirtasu.leaks.scoring import score
     from tirtasu.network import load_model
