@@ -290,21 +290,39 @@ def inputs_of(sim):
     )
 
 
-def run_case(case: BenchCase, cache: Path | None = None, config=None) -> dict:
-    """Simulate (or load), detect and score one case; a row of the benchmark table."""
+def detect_and_score(wn, sim, train_until, config=None):
+    """Run :func:`~tirtasu.leaks.detect.detect_leaks` on a simulation and score the rows that
+    name a pipe with BattLeDIM's rules.
+
+    Returns
+    -------
+    report : LeakReport
+    result : tirtasu.leaks.scoring.LeakScore
+    leaks : pandas.DataFrame
+        The score's leak table with each leak's ``kind`` and ``peak_flow_m3h``.
+    detect_s : float [s]
+        Time spent in detection alone.
+    """
     from tirtasu.leaks.detect import detect_leaks
     from tirtasu.leaks.scoring import score
+
+    t = time.perf_counter()
+    report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=config)
+    detect_s = time.perf_counter() - t
+    det = report.detections[report.detections["link_id"] != ""]
+    sc = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until)
+    leaks = sc.leaks.merge(sim.leaks[["leak_id", "kind", "peak_flow_m3h"]], on="leak_id")
+    return report, sc, leaks, detect_s
+
+
+def run_case(case: BenchCase, cache: Path | None = None, config=None) -> dict:
+    """Simulate (or load), detect and score one case; a row of the benchmark table."""
     from tirtasu.network import load_model
 
     sim = simulate_case(case, cache)
     wn = load_model(sim.scenario.model)
     train_until = START + pd.Timedelta(days=TRAIN_DAYS)
-    t = time.perf_counter()
-    report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=config)
-    elapsed = time.perf_counter() - t
-    det = report.detections[report.detections["link_id"] != ""]
-    sc = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until)
-    leaks = sc.leaks.merge(sim.leaks[["leak_id", "kind", "peak_flow_m3h"]], on="leak_id")
+    _, sc, leaks, elapsed = detect_and_score(wn, sim, train_until, config)
     abrupt = leaks[(leaks["kind"] == "abrupt") & leaks["found"]]
     return {
         "case": case.name,
@@ -466,8 +484,6 @@ def year_scores(seeds=HELD_OUT_YEARS, days: float = 365.0, cache: Path | None = 
         Per year: ``leaks``, ``tp``, ``fp``, ``repeats``, ``score_eur`` and ``perfect_eur`` [€],
         ``fraction``, ``median_abrupt_delay_h`` [h], ``median_distance_m`` [m], ``detect_s`` [s].
     """
-    from tirtasu.leaks.detect import detect_leaks
-    from tirtasu.leaks.scoring import score
     from tirtasu.network import load_model
 
     wn = load_model(network_path("L-Town"))
@@ -477,12 +493,7 @@ def year_scores(seeds=HELD_OUT_YEARS, days: float = 365.0, cache: Path | None = 
             progress(i / max(len(seeds), 1), f"year {seed}")
         sim = simulate_year(seed, days, cache)
         train_until = pd.Timestamp(sim.scenario.start) + pd.Timedelta(days=TRAIN_DAYS)
-        t = time.perf_counter()
-        report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=config)
-        detect_s = time.perf_counter() - t
-        det = report.detections[report.detections["link_id"] != ""]
-        sc = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until)
-        leaks = sc.leaks.merge(sim.leaks[["leak_id", "kind"]], on="leak_id")
+        _, sc, leaks, detect_s = detect_and_score(wn, sim, train_until, config)
         abrupt = leaks[(leaks["kind"] == "abrupt") & leaks["found"]]
         out.append({
             "year": seed, "days": days, "leaks": len(leaks), "tp": sc.tp, "fp": sc.fp, "repeats": sc.repeats,
@@ -522,7 +533,6 @@ def speed_benchmark(days: float = 365.0, cache: Path | None = None, progress=Non
     memory: reading CSVs is not counted), its signatures computed inside the timed run, with
     ``config`` (a :class:`~tirtasu.leaks.detect.DetectConfig`; default settings when None).
     """
-    from tirtasu.leaks.detect import detect_leaks
     from tirtasu.network import load_model
     from tirtasu.network.engine import EN_DURATION, EN_HYDSTEP, EN_REPORTSTEP, Engine
 
@@ -540,14 +550,8 @@ def speed_benchmark(days: float = 365.0, cache: Path | None = None, progress=Non
     if progress:
         progress(0.75, "detecting a year")
     train_until = pd.Timestamp(sim.scenario.start) + pd.Timedelta(days=TRAIN_DAYS)
-    t = time.perf_counter()
-    report = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=config)
-    detect_s = time.perf_counter() - t
+    report, sc, _, detect_s = detect_and_score(wn, sim, train_until, config)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    from tirtasu.leaks.scoring import score
-
-    det = report.detections[report.detections["link_id"] != ""]
-    sc = score(det, sim.leaks, sim.leak_flows, wn, period_start=train_until)
     return {
         "days": days,
         "epanet_s": epanet_s,
