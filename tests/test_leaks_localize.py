@@ -114,3 +114,32 @@ def test_midpoint_distance_matches_the_official_matrix(ltown_path):
     d = dist.midpoint_to_pipes("p632")
     assert d[dist.pipe_index["p653"]] == pytest.approx(246.11705, abs=1e-2)
     assert d[dist.pipe_index["p632"]] == 0.0
+
+
+def test_a_poor_fit_flattens_the_posterior_by_its_excess_misfit():
+    """Two candidates in five whitened channels, no model error: the log-odds between them is
+    half their misfit difference; when even the best leaves more misfit than noise (and the
+    model error) explains, r = χ² / (c − 1 + ε²‖Δ‖²) > 1, the temperature is multiplied by r
+    (hand calculation)."""
+    from tirtasu.leaks.localize import node_posterior
+
+    G = np.array([[1.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0, 0.0]])
+    # Δ = 3·e1 (+4 on each of three channels no candidate explains)
+    delta = np.array([3.0, 0.0, 4.0, 4.0, 4.0])
+    # χ²₁ = 48 (q = 3); χ²₂ = 57 − 3²/2 = 52.5 (q = 1.5); log-odds (52.5 − 48) / 2 = 2.25
+    post, q, chi2 = node_posterior(delta, G, model_error=0.0)
+    assert chi2 == pytest.approx([48.0, 52.5])
+    assert q == pytest.approx([3.0, 1.5])
+    assert np.log(post[0] / post[1]) == pytest.approx(2.25)
+    # r = 48 / (5 − 1) = 12
+    post_s, _, _ = node_posterior(delta, G, model_error=0.0, misfit_scale=True)
+    assert np.log(post_s[0] / post_s[1]) == pytest.approx(2.25 / 12)
+    # with model error ε = 0.1 (‖Δ‖² = 57): temperature 1 + 0.57 = 1.57, and the misfit is
+    # measured against what noise and that error leave, 4 + 0.57: r = 48 / 4.57
+    post_e, _, _ = node_posterior(delta, G, model_error=0.1, misfit_scale=True)
+    assert np.log(post_e[0] / post_e[1]) == pytest.approx(2.25 / (1.57 * 48 / 4.57))
+    # a fit within the noise (r ≤ 1) is left alone
+    clean = np.array([3.0, 0.0, 1.0, 0.5, 0.0])
+    a, _, _ = node_posterior(clean, G, model_error=0.15)
+    b, _, _ = node_posterior(clean, G, model_error=0.15, misfit_scale=True)
+    assert b == pytest.approx(a)

@@ -6,7 +6,8 @@ mean of the hydraulic signatures of its two end nodes (see :mod:`tirtasu.leaks.r
 ``χ²(e) = min_{q≥0} ‖Δ − g(e)·q‖²``. Model error (roughness, demands) makes the signatures only
 approximately right, with an error that grows with the signal; the misfits are turned into a
 posterior over candidates with a temperature ``1 + ε²·‖Δ‖²`` so that a strong signal does not
-make the ranking overconfident.
+make the ranking overconfident, times the best candidate's misfit per degree of freedom where
+that exceeds 1 (a change no single leak fits well places a leak less surely).
 
 Pipes are then ranked by the posterior probability that the leak lies within ``radius_m``
 (300 m, the BattLeDIM criterion: the distance between pipe midpoints along the network) of
@@ -104,7 +105,8 @@ class NetworkDistances:
         return d
 
 
-def node_posterior(delta: np.ndarray, G: np.ndarray, model_error: float = 0.15, prior: np.ndarray | None = None):
+def node_posterior(delta: np.ndarray, G: np.ndarray, model_error: float = 0.15, prior: np.ndarray | None = None,
+                   misfit_scale: bool = False):
     """Posterior over candidates (pipes or nodes) of a leak that changed the whitened residuals by ``delta``.
 
     Parameters
@@ -117,6 +119,12 @@ def node_posterior(delta: np.ndarray, G: np.ndarray, model_error: float = 0.15, 
         Relative error of the signatures (ε).
     prior : numpy.ndarray (n,), optional
         Prior weight of each candidate (default: all alike).
+    misfit_scale : bool
+        When even the best candidate leaves more misfit than noise and the model error explain
+        (``r = min χ² / (c − 1 + ε²·‖Δ‖²)`` above 1), multiply the temperature by ``r``: the
+        signatures, or a single leak, explain the change less well than assumed (other leaks
+        changing in the same hours, model error beyond ε), and the evidence between candidates
+        is worth that much less (the reduced-χ² scaling of least squares).
 
     Returns
     -------
@@ -133,6 +141,9 @@ def node_posterior(delta: np.ndarray, G: np.ndarray, model_error: float = 0.15, 
     dd = float(delta @ delta)
     chi2 = dd - 2 * q * gd + q * q * gg
     temp = 1.0 + model_error**2 * dd
+    if misfit_scale and len(delta) > 1:
+        # what noise and the model error leave at the right candidate: c − 1 + ε²‖Δ‖²
+        temp *= max(1.0, float(chi2.min()) / (len(delta) - 1 + model_error**2 * dd))
     logp = -(chi2 - chi2.min()) / (2.0 * temp)
     if prior is not None:
         logp = logp + np.log(np.maximum(prior, 1e-300))
