@@ -50,7 +50,6 @@ __all__ = ["DetectConfig", "LeakReport", "detect_leaks", "worth_a_crew", "DETECT
 
 BALANCE = "__balance__"
 DEBUG = False
-DEBUG_LOG = None
 TIME_FORMAT = "%Y-%m-%d %H:%M"
 DETECTION_COLUMNS = [
     "link_id",
@@ -1345,12 +1344,6 @@ def detect_leaks(
             G = G - np.outer(G @ v, v)
             q_bal = best["q_bal"]
         post, qs, chi2 = node_posterior(delta, G, cfg.model_error, prior=pipe_len_prior, misfit_scale=cfg.misfit_scale)
-        if DEBUG_LOG is not None:
-            kn_now = active_known(h)
-            DEBUG_LOG.append(dict(t=hours[h], L=best["L"], n_open=sum(k.kind == "leak" and k.closed is None for k in kn_now),
-                                  n_closed=sum(k.kind == "leak" and k.closed is not None for k in kn_now),
-                                  n_dirs=0 if best["Ak"] is None else best["Ak"][0].shape[1], c=len(delta),
-                                  dd=float(delta @ delta), chi2min=float(chi2.min()), link=candidates[int(np.argmax(post))]))
         i_map = int(np.argmax(post))
         q_hat = float(qs[i_map]) if q_bal is None else max(float(q_bal), 0.0)  # [m³/h]
         if DEBUG:
