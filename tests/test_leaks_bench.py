@@ -38,5 +38,6 @@ def test_the_years_table_gives_each_years_figures():
     md = bench.render_years([row])
     line = next(x for x in md.splitlines() if x.startswith("| 2020 "))
     assert line == "| 2020 | decided | 23 | 11 | 7 | 9 | 106,432 / 217,211 (49%) | 8 | 151 | 57.5 |"
-    held = bench.render_years([{**row, "year": bench.HELD_OUT_YEARS[0]}])
-    assert f"| {bench.HELD_OUT_YEARS[0]} | held out | 23 |" in held
+    # each year marked by what it decided; a seed the project has no record of, by neither
+    for year, role in ((bench.SPEED_YEAR, "tuning"), (bench.HELD_OUT_YEARS[0], "held out"), (1999, "–")):
+        assert f"| {year} | {role} | 23 |" in bench.render_years([{**row, "year": year}])

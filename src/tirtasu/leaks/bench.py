@@ -514,21 +514,32 @@ def year_scores(seeds=SCORED_YEARS, days: float = 365.0, cache: Path | None = No
     return out
 
 
+def year_role(seed: int) -> str:
+    """What a year has decided: "tuning" (the speed run's), "decided" (:data:`DECIDED_YEARS`),
+    "held out" (:data:`HELD_OUT_YEARS`) or "–" (a seed the project has no record of)."""
+    if seed == SPEED_YEAR:
+        return "tuning"
+    if seed in DECIDED_YEARS:
+        return "decided"
+    return "held out" if seed in HELD_OUT_YEARS else "–"
+
+
 def render_years(rows: list[dict]) -> str:
     """Markdown table of :func:`year_scores`."""
     lines = [
-        "## Leak detection on held-out years of L-Town",
+        "## Leak detection on whole years of L-Town",
         "",
         "Whole years simulated like the speed run's (BattLeDIM layout, 23 random leaks of 1–8 % of the mean inflow, "
         f"two training weeks), from other seeds. The speed run's year ({SPEED_YEAR}) has decided choices of the method for "
-        "many rounds; a year marked *decided* has decided one since it was added, a year marked *held out* none "
-        "(an accuracy claim rests on those). Produced by `python benchmarks/bench_leak_years.py`.",
+        "many rounds (*tuning*); a year marked *decided* has decided one since it was added, a year marked *held out* "
+        "none (an accuracy claim rests on those); any other seed is marked *–*. "
+        "Produced by `python benchmarks/bench_leak_years.py`.",
         "",
         "| year | | leaks | found ≤ 300 m | false positives | repeats | € / perfect | median delay, abrupt [h] | median distance [m] | detection [s] |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        role = "held out" if r["year"] in HELD_OUT_YEARS else "decided"
+        role = year_role(r["year"])
         lines.append(
             f"| {r['year']} | {role} | {r['leaks']} | {r['tp']} | {r['fp']} | {r['repeats']} | "
             f"{_fmt(r['score_eur'], ',.0f')} / {_fmt(r['perfect_eur'], ',.0f')} ({r['fraction']:.0%}) | "
