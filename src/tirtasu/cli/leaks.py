@@ -157,6 +157,13 @@ def detect(
         "after 24 hours without a pipe, naming the area to survey (default); --wait-for-a-place: it waits, without "
         "a time limit, until it is worth a visit.",
     ),
+    misfit_scale: bool = typer.Option(
+        True, "--misfit-scale/--no-misfit-scale",
+        help="Widen a leak's place when even its best pipe fits the change worse than noise and model error explain "
+        "(several leaks changing at once): the alarm then waits for its place, or names the area to survey (default). "
+        "--no-misfit-scale: place it by the fit alone; more leaks named sooner where leaks seldom overlap, more "
+        "pipes named wrongly where they do.",
+    ),
     model_tz: str = typer.Option(
         None, "--model-tz",
         help="Time zone the model's patterns and controls run on: Asia/Jakarta, UTC+7 … (default: the store's 'timezone' meta, else UTC).",
@@ -211,6 +218,7 @@ def detect(
             model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness,
             training_windows_h=tuple(sorted(set(against_training))), growth_alarm=None if no_growth_alarm else growth_alarm,
             pipe_p_min=min_pipe_probability, rank_by_value=weigh_search_distance, unplaced_alarm=unplaced_alarm,
+            misfit_scale=misfit_scale,
         )
         if threshold is not None:
             cfg.threshold = threshold
