@@ -33,3 +33,11 @@ def write_section(name: str, markdown: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     DOCS.write_text(text)
+
+
+def publish(name: str, markdown: str, to_docs: bool = True) -> None:
+    """Print a benchmark's table and, unless ``to_docs`` is False, write it into its section."""
+    print(markdown)
+    if to_docs:
+        write_section(name, markdown)
+        print("written to docs/benchmarks.md")

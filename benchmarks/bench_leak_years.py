@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _docs import machine_line, write_section  # noqa: E402
+from _docs import machine_line, publish  # noqa: E402
 
 from tirtasu.leaks.bench import SCORED_YEARS, render_years, year_scores
 
@@ -47,10 +47,7 @@ def main(argv=None) -> int:
 
     rows = year_scores(seeds, args.days, args.cache, progress=progress)
     markdown = render_years(rows) + "\n" + machine_line("numpy", "pandas", "wntr") + "\n"
-    print(markdown)
-    if not args.no_docs:
-        write_section("bench_leak_years", markdown)
-        print("written to docs/benchmarks.md")
+    publish("bench_leak_years", markdown, to_docs=not args.no_docs)
     return 0
 
 

@@ -43,7 +43,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _docs import write_section  # noqa: E402
+from _docs import publish  # noqa: E402
 
 from tirtasu.leaks.bench import run_bench
 
@@ -61,10 +61,7 @@ def main(argv=None) -> int:
         print(f"[{frac:4.0%}] {what}", flush=True)
 
     result = run_bench(full=args.full, cache=args.cache, speed=not args.no_speed, speed_days=args.speed_days, progress=progress)
-    print(result.markdown)
-    if not args.no_docs:
-        write_section("bench_leaks", result.markdown)
-        print("written to docs/benchmarks.md")
+    publish("bench_leaks", result.markdown, to_docs=not args.no_docs)
     return 0
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _docs import machine_line, write_section  # noqa: E402
+from _docs import machine_line, publish  # noqa: E402
 
 from tirtasu.leaks.bench import network_path
 from tirtasu.leaks.placement import junction_signatures, place_pressure_sensors
@@ -80,10 +80,7 @@ def main(argv=None) -> int:
         )
     lines += ["", f"Peak memory {peak_mb:.0f} MB. " + machine_line("wntr", "numpy", "scipy")]
     md = "\n".join(lines) + "\n"
-    print(md)
-    if not args.no_docs:
-        write_section("bench_placement", md)
-        print("written to docs/benchmarks.md")
+    publish("bench_placement", md, to_docs=not args.no_docs)
     return 0
 
 

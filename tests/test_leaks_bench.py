@@ -41,3 +41,15 @@ def test_the_years_table_gives_each_years_figures():
     # each year marked by what it decided; a seed the project has no record of, by neither
     for year, role in ((bench.SPEED_YEAR, "tuning"), (bench.HELD_OUT_YEARS[0], "held out"), (1999, "–")):
         assert f"| {year} | {role} | 23 |" in bench.render_years([{**row, "year": year}])
+
+
+def test_abrupt_delays_are_those_of_the_abrupt_leaks_found():
+    """The abrupt-delay figures of a scenario and of a year come from the abrupt leaks that were
+    found; an incipient leak, or an abrupt one missed (no delay), does not count."""
+    leaks = pd.DataFrame({
+        "kind": ["abrupt", "incipient", "abrupt", "abrupt"],
+        "found": [True, True, False, True],
+        "delay_h": [5.0, 2.0, np.nan, 30.0],
+    })
+    assert bench.abrupt_delays_h(leaks) == [5.0, 30.0]
+    assert bench.abrupt_delays_h(leaks.iloc[1:3]) == []

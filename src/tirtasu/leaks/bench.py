@@ -320,6 +320,11 @@ def detect_and_score(wn, sim, train_until, config=None):
     return report, sc, leaks, detect_s
 
 
+def abrupt_delays_h(leaks: pd.DataFrame) -> list[float]:
+    """Detection delays [h] of the abrupt leaks found, from a score's leak table (with ``kind``)."""
+    return list(leaks.loc[(leaks["kind"] == "abrupt") & leaks["found"], "delay_h"])
+
+
 def run_case(case: BenchCase, cache: Path | None = None, config=None) -> dict:
     """Simulate (or load), detect and score one case; a row of the benchmark table."""
     from tirtasu.network import load_model
@@ -328,7 +333,7 @@ def run_case(case: BenchCase, cache: Path | None = None, config=None) -> dict:
     wn = load_model(sim.scenario.model)
     train_until = START + pd.Timedelta(days=TRAIN_DAYS)
     _, sc, leaks, elapsed = detect_and_score(wn, sim, train_until, config)
-    abrupt = leaks[(leaks["kind"] == "abrupt") & leaks["found"]]
+    abrupt = abrupt_delays_h(leaks)
     return {
         "case": case.name,
         "part": case.part,
@@ -346,7 +351,7 @@ def run_case(case: BenchCase, cache: Path | None = None, config=None) -> dict:
         "fraction": sc.fraction,
         "median_delay_h": sc.median_delay_h,
         "abrupt_found": len(abrupt),
-        "abrupt_delays_h": list(abrupt["delay_h"]),
+        "abrupt_delays_h": abrupt,
         "median_distance_m": sc.median_distance_m,
         "detect_s": elapsed,
         "leak_table": leaks,
@@ -504,11 +509,11 @@ def year_scores(seeds=SCORED_YEARS, days: float = 365.0, cache: Path | None = No
         sim = simulate_year(seed, days, cache)
         train_until = pd.Timestamp(sim.scenario.start) + pd.Timedelta(days=TRAIN_DAYS)
         _, sc, leaks, detect_s = detect_and_score(wn, sim, train_until, config)
-        abrupt = leaks[(leaks["kind"] == "abrupt") & leaks["found"]]
+        abrupt = abrupt_delays_h(leaks)
         out.append({
             "year": seed, "days": days, "leaks": len(leaks), "tp": sc.tp, "fp": sc.fp, "repeats": sc.repeats,
             "fraction": sc.fraction, "score_eur": sc.score_eur, "perfect_eur": sc.perfect_eur,
-            "median_abrupt_delay_h": float(np.median(abrupt["delay_h"])) if len(abrupt) else float("nan"),
+            "median_abrupt_delay_h": float(np.median(abrupt)) if abrupt else float("nan"),
             "median_distance_m": sc.median_distance_m, "detect_s": detect_s,
         })
     return out
