@@ -8,17 +8,18 @@ simulates more years the same way, from other seeds, and scores them:
 - 23 random leaks of 1–8 % of the mean inflow, after two leak-free training weeks;
 - detection with the default settings, scored with BattLeDIM's rules.
 
-The default seeds are ``tirtasu.leaks.bench.SCORED_YEARS``: 2020 and 2021 (``DECIDED_YEARS``)
-decided nothing when they were added, but the localization's misfit-scaled temperature was
-later chosen looking at their false positives; 2022 and 2023 (``HELD_OUT_YEARS``) have decided
-nothing. The table marks each year.
+The default seeds are ``tirtasu.leaks.bench.SCORED_YEARS``. 2020–2025 (``DECIDED_YEARS``)
+decided nothing when they were added, but each has decided a choice since: 2020 and 2021 the
+localization's misfit-scaled temperature (their false positives were looked at to find it),
+2022–2025 turning it off again by default (each was scored with and without it). 2026 and 2027
+(``HELD_OUT_YEARS``) have decided nothing. The table marks each year.
 
 Prints the table and writes it into ``docs/benchmarks.md`` between ``<!-- bench_leak_years -->``
 and ``<!-- /bench_leak_years -->``.
 
 Usage::
 
-    python benchmarks/bench_leak_years.py [--seeds 2020,2021,2022,2023] [--days 365] [--cache DIR] [--no-docs]
+    python benchmarks/bench_leak_years.py [--seeds 2020,2021,2026,2027] [--days 365] [--cache DIR] [--no-docs]
 """
 
 from __future__ import annotations

@@ -158,11 +158,11 @@ def detect(
         "a time limit, until it is worth a visit.",
     ),
     misfit_scale: bool = typer.Option(
-        True, "--misfit-scale/--no-misfit-scale",
-        help="Widen a leak's place when even its best pipe fits the change worse than noise and model error explain "
-        "(several leaks changing at once): the alarm then waits for its place, or names the area to survey (default). "
-        "--no-misfit-scale: place it by the fit alone; more leaks named sooner where leaks seldom overlap, more "
-        "pipes named wrongly where they do.",
+        False, "--misfit-scale/--no-misfit-scale",
+        help="--misfit-scale: widen a leak's place when even its best pipe fits the change worse than noise and model "
+        "error explain (several leaks changing at once); the alarm then waits for its place, or names the area to "
+        "survey. Fewer false alarms, most of all where pressure sensors are few, but fewer leaks named and corrected. "
+        "Default: place it by the fit alone.",
     ),
     model_tz: str = typer.Option(
         None, "--model-tz",

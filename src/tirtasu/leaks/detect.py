@@ -186,10 +186,11 @@ class DetectConfig:
         leaves more than noise and the model error explain
         (:func:`~tirtasu.leaks.localize.node_posterior`): where several leaks change at once
         no single leak fits the change, and the pipe it points to is less sure than the fit
-        alone says. Tuning (L-Town's 21 scenarios): 96 of 132 leaks, 0.57 false positives per
-        scenario, 67.1 % of the perfect €, against 95, 0.71, 63.4 % without; five years of
-        L-Town: 72 of 115 leaks with 19 false positives, against 74 with 26, at about the same
-        € (see ``docs/leaks.md``).
+        alone says. Off by default. Tuning (L-Town's 21 scenarios): 96 of 132 leaks, 0.57 false
+        positives per scenario, 67.1 % of the perfect €, against 95, 0.71, 63.4 % without; seven
+        years of L-Town: 100 of 161 leaks with 27 false positives and 63.1 % of the perfect €,
+        against 103 with 35 and 67.0 % without; on KY4 (few sensors) a fifth of the false
+        positives (see ``docs/leaks.md``).
     shrinkage : float or None
         Shrinkage of the residual correlation towards the identity. None: chosen from the
         training period (the one under which residuals of half of its days are most likely
@@ -300,7 +301,7 @@ class DetectConfig:
     training_windows_h: tuple = ()
     training_model_error: float = 0.15
     pipe_p_min: float = 0.4
-    misfit_scale: bool = True
+    misfit_scale: bool = False
     rank_by_value: bool = False
     unplaced_alarm: bool = True
     default_train_days: float = 14.0
