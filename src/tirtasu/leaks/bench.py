@@ -53,7 +53,7 @@ class BenchCase:
     network : str
         Key of :data:`NETWORKS`.
     seed : int
-    part : {"tuning", "held-out", "held-out 2", …, "held-out 12"}
+    part : {"tuning", "held-out", "held-out 2", …, "held-out 13"}
         ``held-out 2``: a second held-out part with new seeds, added once the first had been
         looked at for more than one version of the method; ``held-out 3`` likewise, once the
         second had been (with pipe roughness calibration); ``held-out 4`` once the third had;
@@ -62,7 +62,8 @@ class BenchCase:
         with the growth re-report made the default (chosen on tuning and the year), ``held-out
         10`` with the guarded two-week window and alarms without a pipe below 40 % (likewise),
         ``held-out 11`` with the detector's pipe distances mended (parallel pipes), ``held-out 12`` with
-        the alarms of large leaks too uncertainly placed to be worth a crew reported without a pipe.
+        the alarms of large leaks too uncertainly placed to be worth a crew reported without a pipe,
+        ``held-out 13`` with the localization's misfit scaling (since made an option, off by default).
     layout : {"full", "sparse", "placed", "dense"}
         ``full``: BattLeDIM's layout on L-Town, one pressure sensor per 25 junctions elsewhere
         (spread by distance along the pipes); ``sparse``: half as many pressure sensors;

@@ -6,8 +6,9 @@ mean of the hydraulic signatures of its two end nodes (see :mod:`tirtasu.leaks.r
 ``χ²(e) = min_{q≥0} ‖Δ − g(e)·q‖²``. Model error (roughness, demands) makes the signatures only
 approximately right, with an error that grows with the signal; the misfits are turned into a
 posterior over candidates with a temperature ``1 + ε²·‖Δ‖²`` so that a strong signal does not
-make the ranking overconfident, times the best candidate's misfit per degree of freedom where
-that exceeds 1 (a change no single leak fits well places a leak less surely).
+make the ranking overconfident. Optionally (``misfit_scale``) the temperature is also multiplied
+by the best candidate's misfit over what noise and that error leave, ``χ²min / (c − 1 + ε²·‖Δ‖²)``,
+where that exceeds 1: a change no single leak fits well places a leak less surely.
 
 Pipes are then ranked by the posterior probability that the leak lies within ``radius_m``
 (300 m, the BattLeDIM criterion: the distance between pipe midpoints along the network) of
