@@ -207,11 +207,18 @@ class DetectConfig:
         This long after a leak was reported it is localized again with all the evidence since
         its onset; if its best pipe has moved more than ``relocate_m`` a new row is written for it
         (a corrected location, sent at that time) and it is tracked at its new place. Empty: never.
+        The evidence of a day or more places a leak better than the hours that raised the alarm
+        (on L-Town's tuning scenarios the pipe ranked first was within 300 m of a running leak
+        in 90 % of the relocalizations and 78 % of the alarms); a correction near a leak already
+        found costs nothing, one that reaches a leak placed wrongly finds it. With one look at
+        48 h, a move of 150 m and odds of 3: 95 of 132 leaks, 0.71 false positives per scenario,
+        63.4 % of the perfect €; with these defaults: 99, 0.76, 65.7 % (seven years of L-Town:
+        112 of 161 leaks instead of 103, 41 false positives instead of 35, 71.5 % instead of 67.0 %).
     relocate_m : float [m]
         How far the best pipe must have moved for a corrected location …
     relocate_odds : float
         … and how much more likely the leak must now be within ``radius_m`` of the new pipe than
-        of the one reported (and at least ``p_min``).
+        of the one reported (and at least ``p_min``). 1: whenever the new pipe is the more likely.
     growth_alarm : float or None
         When an open leak's tracked flow reaches this multiple of its flow when last reported
         (and at least ``growth_min_m3h`` more), report it again, at its pipe, with the flow it
@@ -281,12 +288,12 @@ class DetectConfig:
     repair_hours: int = 24
     merge_m: float = 400.0
     merge_days: float = 5.0
-    relocate_h: tuple = (48,)
+    relocate_h: tuple = (24, 48, 96, 168)
     water_price_eur_m3: float = 0.8
     crew_cost_eur: float = 500.0
     value_horizon_days: float = 14.0
-    relocate_m: float = 150.0
-    relocate_odds: float = 3.0
+    relocate_m: float = 50.0
+    relocate_odds: float = 1.0
     growth_alarm: float | None = 2.0
     growth_min_m3h: float = 2.0
     growth_p_min: float = 0.6
