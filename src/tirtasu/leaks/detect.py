@@ -210,10 +210,11 @@ class DetectConfig:
         The evidence of a day or more places a leak better than the hours that raised the alarm
         (on L-Town's tuning scenarios the pipe ranked first was within 300 m of a running leak
         in 90 % of the relocalizations and 78 % of the rankings made for alarms); a correction
-        near a leak already found costs nothing, one that reaches a leak placed wrongly finds it. With one look at
-        48 h, a move of 150 m and odds of 3: 95 of 132 leaks, 0.71 false positives per scenario,
-        63.4 % of the perfect €; with these defaults: 99, 0.76, 65.7 % (seven years of L-Town:
-        112 of 161 leaks instead of 103, 41 false positives instead of 35, 71.5 % instead of 67.0 %).
+        near a leak already found costs nothing, one that reaches a leak placed wrongly finds it.
+        With one look at 48 h, a move of 150 m and odds of 3: 95 of 132 leaks, 0.71 false
+        positives per scenario, 63.4 % of the perfect €; with these defaults: 99, 0.76, 65.7 %
+        (seven years of L-Town: 112 of 161 leaks instead of 103, 41 false positives instead of
+        35, 71.5 % instead of 67.0 %).
     relocate_m : float [m]
         How far the best pipe must have moved for a corrected location …
     relocate_odds : float
