@@ -223,6 +223,10 @@ CASES = [
     BenchCase("ky4", 405, "held-out 14", layout="dense"),
 ]
 
+# Tuning scenarios outside the benchmark's table, for studies of the method (docs/leaks.md,
+# the trials): the same seven kinds as each part's L-Town scenarios, from other seeds.
+STUDY_CASES = [*_scenario_set("tuning", 224, None), *_scenario_set("tuning", 501, None)]
+
 
 def network_path(key: str) -> Path:
     import epyt
