@@ -602,6 +602,22 @@ def _row_that_found(reports, found, leak_id: str):
     return det, det[det["t"] == found[True].loc[leak_id, "detected_at"]].iloc[0]
 
 
+def _corrected_report(sim, reports, found, leak_id: str):
+    """The report that the row finding ``leak_id`` corrected (same onset, earlier): it named
+    another pipe, beyond reach of the leak (BattLeDIM's distance between pipe midpoints), one
+    of the relocalization looks before. Returns that report."""
+    from tirtasu.leaks.localize import NetworkDistances
+
+    det, hit = _row_that_found(reports, found, leak_id)
+    first = det[(det["estimated_start"] == hit["estimated_start"]) & (det["t"] < hit["t"])].iloc[0]
+    assert first["link_id"] != hit["link_id"]
+    dist = NetworkDistances(load_model(sim.scenario.model))
+    leak_link = sim.leaks.set_index("leak_id").loc[leak_id, "link_id"]
+    assert dist.midpoint_to_pipes(leak_link)[dist.pipe_index[first["link_id"]]] > 300.0
+    assert (hit["t"] - first["t"]) / pd.Timedelta(hours=1) in (24, 48, 96, 168)
+    return first
+
+
 def test_a_leak_that_starts_the_day_after_a_repair_nearby_is_found():
     """L-Town, the benchmark's tuning scenario #210: a 7.9 m³/h leak is repaired and a day later
     a 10.8 m³/h one starts 330 m away, while an incipient leak grows elsewhere. Letting the known
@@ -618,16 +634,8 @@ def test_a_leak_first_placed_too_far_is_found_when_localized_again_a_week_later(
     days it is never found."""
     sim, found, reports = _bench_case_scored("L-Town #217", "relocate_h", on=(24, 48, 96, 168), off=(48,))
     _found_only_with_the_setting(sim, found, "leak-03", "p655", "abrupt")
-    # the row that found it corrects an earlier report of the same leak (same onset, other pipe)
-    det, hit = _row_that_found(reports, found, "leak-03")
-    first = det[(det["estimated_start"] == hit["estimated_start"]) & (det["t"] < hit["t"])].iloc[0]
-    assert first["link_id"] != hit["link_id"]
-    # … which had named a pipe beyond reach of the leak (BattLeDIM's distance between pipe midpoints)
-    from tirtasu.leaks.localize import NetworkDistances
-
-    dist = NetworkDistances(load_model(sim.scenario.model))
-    assert dist.midpoint_to_pipes("p655")[dist.pipe_index[first["link_id"]]] > 300.0
-    assert (hit["t"] - first["t"]) / pd.Timedelta(hours=1) in (24, 48, 96, 168)
+    # the row that found it corrects an earlier report of the same leak, placed beyond reach
+    _corrected_report(sim, reports, found, "leak-03")
 
 
 def test_a_leak_whose_water_the_tracking_lends_to_another_is_found_only_while_kept_open():
@@ -639,10 +647,7 @@ def test_a_leak_whose_water_the_tracking_lends_to_another_is_found_only_while_ke
     relocalization four days after the report finds it."""
     sim, found, reports = _bench_case_scored("L-Town #506, demand×1.3", "repair_fraction", on=0.2, off=0.35)
     _found_only_with_the_setting(sim, found, "leak-05", "p350", "abrupt")
-    det, hit = _row_that_found(reports, found, "leak-05")
-    first = det[(det["estimated_start"] == hit["estimated_start"]) & (det["t"] < hit["t"])].iloc[0]
-    assert first["link_id"] != hit["link_id"]
-    assert (hit["t"] - first["t"]) / pd.Timedelta(hours=1) in (24, 48, 96, 168)
+    first = _corrected_report(sim, reports, found, "leak-05")
     # with 35 % the same first report was closed within two days, while the leak ran on to the end
     old = reports[False].detections.set_index("start_time").loc[first["start_time"]]
     assert old["link_id"] == first["link_id"]
