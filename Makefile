@@ -20,8 +20,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/tirtasu demo
 
+# the suite on every core (pytest-xdist); tests of the servers and the browser share one worker
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_import.py

@@ -30,6 +30,18 @@ def pytest_configure(config):
     config.ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+SERVER_MARKS = ("postgres", "mqtt", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    # `make test` spreads the suite over the machine's cores (pytest-xdist, --dist loadgroup);
+    # the tests of shared servers, brokers they start themselves and the browser all run on one
+    # worker, one after the other, so that none sees another's messages or ports
+    for item in items:
+        if any(item.get_closest_marker(m) for m in SERVER_MARKS):
+            item.add_marker(pytest.mark.xdist_group("servers"))
+
+
 @pytest.fixture(scope="session")
 def ltown_path() -> Path:
     return NETWORKS / "L-TOWN.inp"

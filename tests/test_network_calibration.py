@@ -9,6 +9,8 @@ levels and link states of that run.
 from __future__ import annotations
 
 import copy
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +30,9 @@ def _day_of(true: wntr.network.WaterNetworkModel, sensors: list[str], links: lis
     run.options.time.duration = 23 * 3600
     run.options.time.hydraulic_timestep = 3600
     run.options.time.report_timestep = 3600
-    res = wntr.sim.EpanetSimulator(run).run_sim()
+    # a run's files of its own: the suite runs in parallel, and WNTR's default prefix is ./temp
+    with tempfile.TemporaryDirectory(prefix="tirtasu-test-") as tmp:
+        res = wntr.sim.EpanetSimulator(run).run_sim(file_prefix=str(Path(tmp) / "day"))
     pressure = res.node["pressure"][sensors]
     pressure.index = pressure.index / 3600.0
     hours = list(pressure.index)
@@ -129,7 +133,7 @@ def test_bad_profiles_are_refused_with_the_reason(net3):
     assert cal.sensors == list(pressure.columns[1:])
 
 
-def test_an_hour_without_a_solution_keeps_the_models_demands(net3, monkeypatch):
+def test_an_hour_without_a_solution_keeps_the_models_demands(net3, monkeypatch, tmp_path):
     """Matching an hour's demand to the water measured solves a steady state without demand;
     where that has no hydraulic solution (EPANET error 110, seen on an L-Town scenario) the
     hour keeps the model's demands, the fit goes on, and the report says which hour."""
@@ -143,7 +147,7 @@ def test_an_hour_without_a_solution_keeps_the_models_demands(net3, monkeypatch):
     run = copy.deepcopy(aged)
     run.options.time.duration = 23 * 3600
     run.options.time.hydraulic_timestep = run.options.time.report_timestep = 3600
-    demand = wntr.sim.EpanetSimulator(run).run_sim().node["demand"][net3.junction_name_list].sum(axis=1) * 3600.0
+    demand = wntr.sim.EpanetSimulator(run).run_sim(file_prefix=str(tmp_path / "aged")).node["demand"][net3.junction_name_list].sum(axis=1) * 3600.0
     measured = {t / 3600.0: float(q) for t, q in demand.items()}
     real = engine.Engine.junction_outflow
     probes = []
