@@ -201,10 +201,10 @@ class DetectConfig:
         A leak is closed when its flow stays below this fraction of its peak for ``repair_hours``.
         A leak closed while it still runs is no longer localized again (``relocate_h``); one
         kept open takes up, in the tracking, the water of new leaks beside it, which only its
-        growth reports then find. 0.2 found more leaks on the tuning scenarios (100 of 132
-        instead of 99, 66.5 % of the perfect € instead of 65.7 %) but fewer over the years
-        2019–2025 (111 of 161 instead of 112, 70.1 % instead of 71.5 %); with
-        ``growth_max_reports`` None as well, 100, 66.7 % and 114, 72.4 % (docs/leaks.md).
+        growth reports then find (hence ``growth_max_reports`` None beside it). With 0.35 and
+        one growth report: 99 of L-Town's 132 tuning leaks, 65.7 % of the perfect €, and 112 of
+        161 leaks, 71.5 % over the years 2019–2025; with these defaults 100, 66.7 % and 114,
+        72.4 % (docs/leaks.md). 0.2 alone lost a leak in five of those seven years.
     repair_hours : int [h]
     merge_m : float [m]
         A new alarm this close to a leak found less than ``merge_days`` earlier refines it.
@@ -218,9 +218,10 @@ class DetectConfig:
         in 90 % of the relocalizations and 78 % of the rankings made for alarms); a correction
         near a leak already found costs nothing, one that reaches a leak placed wrongly finds it.
         With one look at 48 h, a move of 150 m and odds of 3: 95 of 132 leaks, 0.71 false
-        positives per scenario, 63.4 % of the perfect €; with these defaults: 99, 0.76, 65.7 %
-        (seven years of L-Town: 112 of 161 leaks instead of 103, 41 false positives instead of
-        35, 71.5 % instead of 67.0 %).
+        positives per scenario, 63.4 % of the perfect €; with these looks (and the closing at
+        35 % and the single growth report of their day): 99, 0.76, 65.7 % (seven years of
+        L-Town: 112 of 161 leaks instead of 103, 41 false positives instead of 35, 71.5 % instead
+        of 67.0 %).
     relocate_m : float [m]
         How far the best pipe must have moved for a corrected location …
     relocate_odds : float
@@ -237,7 +238,14 @@ class DetectConfig:
         Only for a leak whose place was reported with at least this probability of being
         within ``radius_m``: of a leak placed wrongly, a second report is a second visit in vain.
     growth_max_reports : int or None
-        At most this many such reports per leak (None: one each time its flow doubles again).
+        At most this many such reports per leak. None: one each time its flow reaches
+        ``growth_alarm`` times its flow when last reported, however often (the second and third
+        leaks beside a known one are each found so).
+    growth_look : bool
+        A leak placed with less than ``growth_p_min`` whose tracked flow grows as much is, instead
+        of reported again, localized again at once as for ``relocate_h`` (a corrected row if its
+        best pipe moved): a track placed wrongly and kept open takes up the water of new leaks
+        near the place it stands for, and the change since its onset then points to them.
     water_price_eur_m3 : float [€/m³]
         What a cubic metre of lost water costs the utility (production, or the tariff it could
         have been sold at) …
@@ -291,7 +299,7 @@ class DetectConfig:
     known_floor_m3h: float = 0.5
     model_error: float = 0.15
     shrinkage: float | None = None
-    repair_fraction: float = 0.35
+    repair_fraction: float = 0.2
     repair_hours: int = 24
     merge_m: float = 400.0
     merge_days: float = 5.0
@@ -304,7 +312,8 @@ class DetectConfig:
     growth_alarm: float | None = 2.0
     growth_min_m3h: float = 2.0
     growth_p_min: float = 0.6
-    growth_max_reports: int | None = 1
+    growth_max_reports: int | None = None
+    growth_look: bool = False
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
     model_timezone: str | None = None
     calibrate_demand: bool = True
@@ -343,6 +352,8 @@ class _Known:
     q0: float = 0.0  # flow when found
     q_reported: float = 0.0  # flow when last reported
     growth_reports: int = 0  # times reported again for its growth
+    q_looked: float = 0.0  # flow when last localized again for its growth (``growth_look``)
+    look_due: bool = False
     low_hours: int = 0
     closed: int | None = None
     rows: list = field(default_factory=list)  # its rows: first report, corrections, growth reports
@@ -1187,6 +1198,11 @@ def detect_leaks(
                     k.rows.append(len(rows) - 1)
                     k.q_reported = k.flow
                     k.growth_reports += 1
+                elif cfg.growth_look and cfg.growth_alarm is not None:
+                    # placed too uncertainly for a growth report: look again where the change is
+                    ref = max(k.q_reported, k.q_looked)
+                    if k.flow >= cfg.growth_alarm * ref and k.flow - ref >= cfg.growth_min_m3h:
+                        k.look_due, k.q_looked = True, k.flow
         if h == n_hours:
             break
 
@@ -1197,9 +1213,11 @@ def detect_leaks(
                     h - k.since in cfg.relocate_h
                     # a leak reported without a pipe is localized again every day for a week
                     or (not rows[k.row]["link_id"] and h - k.since in _ZONE_RETRY_H)
+                    or k.look_due
                 )
             ]
             for k in due:
+                k.look_due = False
                 others = [o for o in active_known(h) if o is not k]
                 located = localize_change(k.onset, h + 1, others, k.flow)
                 if located is None:
