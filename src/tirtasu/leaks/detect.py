@@ -1198,7 +1198,7 @@ def detect_leaks(
                     k.rows.append(len(rows) - 1)
                     k.q_reported = k.flow
                     k.growth_reports += 1
-                elif cfg.growth_look and cfg.growth_alarm is not None:
+                elif cfg.growth_look and cfg.growth_alarm is not None and not (rows[k.row]["p_within_300m"] >= cfg.growth_p_min):
                     # placed too uncertainly for a growth report: look again where the change is
                     ref = max(k.q_reported, k.q_looked)
                     if k.flow >= cfg.growth_alarm * ref and k.flow - ref >= cfg.growth_min_m3h:
