@@ -785,8 +785,8 @@ def test_a_leak_beside_a_known_one_is_reported_again_when_its_tracked_flow_doubl
     finds the new leak. (With the relocalizations of today the new leak is also found without
     it; the growth report is tested on its own, with the single relocalization, the single
     growth report and the closing below 35 % of the peak of its day: closed only below a fifth,
-    as now, an earlier track placed wrongly, less than 60 % likely, stays open and takes up the
-    water of both new leaks, and with one look after two days neither is found.)"""
+    as now, an earlier track placed wrongly, less than 60 % likely, stays open while both new
+    leaks run, and with one look after two days neither is found.)"""
     sim, found, reports = _bench_case_scored("L-Town #217", "growth_alarm", on=2.0, off=None, windows_h=WEEK_WINDOWS,
                                              growth_max_reports=1, repair_fraction=0.35, **ONE_RELOCATION)
     _found_only_with_the_setting(sim, found, "leak-01", "p666", "incipient")
