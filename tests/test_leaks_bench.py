@@ -53,3 +53,13 @@ def test_abrupt_delays_are_those_of_the_abrupt_leaks_found():
     })
     assert bench.abrupt_delays_h(leaks) == [5.0, 30.0]
     assert bench.abrupt_delays_h(leaks.iloc[1:3]) == []
+
+
+def test_held_out_scenarios_are_never_tuning_scenarios():
+    """A scenario is its network and seed: no held-out one is also a tuning or study scenario,
+    none is held out twice, and each has the six or more leaks the targets are stated for."""
+    tuning = {(c.network, c.seed) for c in bench.CASES + bench.STUDY_CASES if c.part == "tuning"}
+    held = [(c.network, c.seed) for c in bench.CASES if c.part.startswith("held-out")]
+    assert held and not tuning & set(held)
+    assert len(held) == len(set(held))
+    assert all(c.leaks >= 6 for c in bench.CASES if c.part.startswith("held-out"))
