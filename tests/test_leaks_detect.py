@@ -233,12 +233,12 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     seen = []
     monkeypatch.setattr(detect_module, "detect_leaks", lambda *a, config=None, **k: seen.append(config) or report)
     runs = (["--against-training", "168", "--against-training", "72", "--against-training", "168", "--growth-alarm", "3"],
-            [], ["--no-growth-alarm", "--min-pipe-probability", "0", "--weigh-search-distance", "--misfit-scale"])
+            [], ["--no-growth-alarm", "--min-pipe-probability", "0", "--weigh-search-distance", "--misfit-scale", "--growth-look"])
     for extra in runs:
         result = CliRunner().invoke(app, args + extra)
         assert result.exit_code == 0, result.output
-    assert [(c.training_windows_h, c.growth_alarm, c.pipe_p_min, c.rank_by_value, c.misfit_scale) for c in seen] == [
-        ((72, 168), 3.0, 0.4, False, False), ((), 2.0, 0.4, False, False), ((), None, 0.0, True, True)
+    assert [(c.training_windows_h, c.growth_alarm, c.pipe_p_min, c.rank_by_value, c.misfit_scale, c.growth_look) for c in seen] == [
+        ((72, 168), 3.0, 0.4, False, False, False), ((), 2.0, 0.4, False, False, False), ((), None, 0.0, True, True, True)
     ]
     monkeypatch.undo()
     # a column that is not in the model: a clear message, no traceback

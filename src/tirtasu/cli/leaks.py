@@ -144,6 +144,12 @@ def detect(
         "60 % probability.",
     ),
     no_growth_alarm: bool = typer.Option(False, "--no-growth-alarm", help="Never report a leak again for its growth."),
+    growth_look: bool = typer.Option(
+        False, "--growth-look/--no-growth-look",
+        help="--growth-look: a leak placed with less than 60 % probability whose tracked flow reaches --growth-alarm times its flow when last reported is "
+        "localized again at once, and a row with the corrected pipe written if its best pipe moved (a track placed "
+        "wrongly takes up the water of new leaks near it). Default: off (see docs/leaks.md, the trials).",
+    ),
     min_pipe_probability: float = typer.Option(
         0.4, "--min-pipe-probability", min=0.0, max=1.0, metavar="P",
         help="Name a pipe only when the leak is at least P likely to be within 300 m of it; below, the alarm names "
@@ -218,7 +224,7 @@ def detect(
             model_timezone=model_tz, water_price_eur_m3=water_price, crew_cost_eur=crew_cost, calibrate_roughness=calibrate_roughness,
             training_windows_h=tuple(sorted(set(against_training))), growth_alarm=None if no_growth_alarm else growth_alarm,
             pipe_p_min=min_pipe_probability, rank_by_value=weigh_search_distance, unplaced_alarm=unplaced_alarm,
-            misfit_scale=misfit_scale,
+            misfit_scale=misfit_scale, growth_look=growth_look,
         )
         if threshold is not None:
             cfg.threshold = threshold
