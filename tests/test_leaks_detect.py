@@ -642,9 +642,9 @@ def test_a_leak_whose_water_the_tracking_lends_to_another_is_found_only_while_ke
     """L-Town, the study scenario #506 (tuning; demands 1.3 times the model's): a 9.7 m³/h
     abrupt leak at p350 raises its alarm 10 h after its onset, placed 342 m away. The tracking
     then gives most of its water to an older leak with a like signature. Closed once its flow
-    stays below 35 % of its peak for a day (the default), it is closed the morning after its
-    alarm and never localized again; closed only below a fifth, it stays open, and its
-    relocalization four days after the report finds it."""
+    stays below 35 % of its peak for a day (the former default), it is closed the morning after
+    its alarm and never localized again; closed only below a fifth (the default), it stays open,
+    and its relocalization four days after the report finds it."""
     sim, found, reports = _bench_case_scored("L-Town #506, demand×1.3", "repair_fraction", on=0.2, off=0.35)
     _found_only_with_the_setting(sim, found, "leak-05", "p350", "abrupt")
     first = _corrected_report(sim, reports, found, "leak-05")
@@ -659,8 +659,8 @@ def test_a_leak_whose_water_the_tracking_lends_to_another_is_found_only_while_ke
 def test_a_track_placed_too_uncertainly_for_a_growth_report_is_localized_again_when_it_grows():
     """L-Town, the study scenario #504 (tuning; half of BattLeDIM's pressure sensors): a track
     reported at p240, less than 60 % likely to be within 300 m, stays open while an incipient
-    leak grows to 6.7 m³/h at p43, and the tracking gives its water to that track. Too uncertain
-    for a growth report, it is, with ``growth_look``, localized again when its flow has doubled:
+    leak grows to 6.7 m³/h at p43, and its tracked flow doubles. Too uncertain for a growth
+    report, it is, with ``growth_look``, localized again when its flow has doubled:
     the corrected row, made at no scheduled look, finds the new leak; without, it is never found."""
     sim, found, reports = _bench_case_scored("L-Town #504, sparse", "growth_look")
     _found_only_with_the_setting(sim, found, "leak-02", "p43", "incipient")
@@ -695,6 +695,20 @@ def test_growth_report_due_by_hand():
     default = DetectConfig()
     assert growth_report_due(6.0, 3.0, 0.8, 0, default) and not growth_report_due(5.9, 3.0, 0.8, 0, default)
     assert growth_report_due(24.0, 12.0, 0.8, 3, default)
+
+
+def test_growth_look_due_by_hand():
+    from tirtasu.leaks import DetectConfig
+    from tirtasu.leaks.detect import growth_look_due
+
+    cfg = DetectConfig(growth_look=True, growth_alarm=2.0, growth_min_m3h=2.0, growth_p_min=0.6)
+    # placed with 55 % (or not placed): a look once the flow is twice the reference and 2 m³/h more
+    assert growth_look_due(6.0, 3.0, 0.55, cfg) and growth_look_due(6.0, 3.0, float("nan"), cfg)
+    assert not growth_look_due(5.9, 3.0, 0.55, cfg) and not growth_look_due(2.9, 1.0, 0.55, cfg)
+    # placed surely enough for a growth report: no look; without the option or the growth alarm: never
+    assert not growth_look_due(20.0, 3.0, 0.6, cfg)
+    assert not growth_look_due(20.0, 3.0, 0.55, DetectConfig())
+    assert not growth_look_due(20.0, 3.0, 0.55, DetectConfig(growth_look=True, growth_alarm=None))
 
 
 def test_known_change_estimate_by_hand():

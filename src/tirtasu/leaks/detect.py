@@ -547,7 +547,35 @@ def growth_report_due(flow_m3h: float, reported_m3h: float, p_within: float, rep
         return False
     if cfg.growth_max_reports is not None and reports >= cfg.growth_max_reports:
         return False
-    return flow_m3h >= cfg.growth_alarm * reported_m3h and flow_m3h - reported_m3h >= cfg.growth_min_m3h
+    return _grown(flow_m3h, reported_m3h, cfg)
+
+
+def growth_look_due(flow_m3h: float, reference_m3h: float, p_within: float, cfg: "DetectConfig") -> bool:
+    """Whether a leak too uncertainly placed for a growth report is localized again now (``growth_look``).
+
+    Parameters
+    ----------
+    flow_m3h : float [m³/h]
+        Its tracked flow now.
+    reference_m3h : float [m³/h]
+        Its flow when last reported or last localized again for its growth, the larger.
+    p_within : float
+        Probability that it is within ``cfg.radius_m`` of the pipe reported (NaN: not placed).
+    cfg : DetectConfig
+
+    Returns
+    -------
+    bool
+        With ``growth_look`` and ``growth_alarm`` set, for a leak placed with less than
+        ``growth_p_min`` (or not placed): the flow grew as :func:`growth_report_due` asks.
+    """
+    if not cfg.growth_look or cfg.growth_alarm is None or p_within >= cfg.growth_p_min:
+        return False
+    return _grown(flow_m3h, reference_m3h, cfg)
+
+
+def _grown(flow_m3h: float, reference_m3h: float, cfg: "DetectConfig") -> bool:
+    return flow_m3h >= cfg.growth_alarm * reference_m3h and flow_m3h - reference_m3h >= cfg.growth_min_m3h
 
 
 def posterior_signature(post: np.ndarray, bases: np.ndarray, rank: int, top: int = 50):
@@ -1198,11 +1226,9 @@ def detect_leaks(
                     k.rows.append(len(rows) - 1)
                     k.q_reported = k.flow
                     k.growth_reports += 1
-                elif cfg.growth_look and cfg.growth_alarm is not None and not (rows[k.row]["p_within_300m"] >= cfg.growth_p_min):
+                elif growth_look_due(k.flow, max(k.q_reported, k.q_looked), rows[k.row]["p_within_300m"], cfg):
                     # placed too uncertainly for a growth report: look again where the change is
-                    ref = max(k.q_reported, k.q_looked)
-                    if k.flow >= cfg.growth_alarm * ref and k.flow - ref >= cfg.growth_min_m3h:
-                        k.look_due, k.q_looked = True, k.flow
+                    k.look_due, k.q_looked = True, k.flow
         if h == n_hours:
             break
 
