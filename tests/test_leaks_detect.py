@@ -233,12 +233,12 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     seen = []
     monkeypatch.setattr(detect_module, "detect_leaks", lambda *a, config=None, **k: seen.append(config) or report)
     runs = (["--against-training", "168", "--against-training", "72", "--against-training", "168", "--growth-alarm", "3"],
-            [], ["--no-growth-alarm", "--min-pipe-probability", "0", "--weigh-search-distance", "--misfit-scale", "--growth-look"])
+            [], ["--no-growth-alarm", "--min-pipe-probability", "0", "--weigh-search-distance", "--misfit-scale", "--no-growth-look"])
     for extra in runs:
         result = CliRunner().invoke(app, args + extra)
         assert result.exit_code == 0, result.output
     assert [(c.training_windows_h, c.growth_alarm, c.pipe_p_min, c.rank_by_value, c.misfit_scale, c.growth_look) for c in seen] == [
-        ((72, 168), 3.0, 0.4, False, False, False), ((), 2.0, 0.4, False, False, False), ((), None, 0.0, True, True, True)
+        ((72, 168), 3.0, 0.4, False, False, True), ((), 2.0, 0.4, False, False, True), ((), None, 0.0, True, True, False)
     ]
     monkeypatch.undo()
     # a column that is not in the model: a clear message, no traceback
@@ -660,7 +660,7 @@ def test_a_track_placed_too_uncertainly_for_a_growth_report_is_localized_again_w
     """L-Town, the study scenario #504 (tuning; half of BattLeDIM's pressure sensors): a track
     reported at p240, less than 60 % likely to be within 300 m, stays open while an incipient
     leak grows to 6.7 m³/h at p43, and its tracked flow doubles. Too uncertain for a growth
-    report, it is, with ``growth_look``, localized again when its flow has doubled:
+    report, it is, with ``growth_look`` (the default), localized again when its flow has doubled:
     the corrected row, made at no scheduled look, finds the new leak; without, it is never found."""
     sim, found, reports = _bench_case_scored("L-Town #504, sparse", "growth_look")
     _found_only_with_the_setting(sim, found, "leak-02", "p43", "incipient")
@@ -707,8 +707,10 @@ def test_growth_look_due_by_hand():
     assert not growth_look_due(5.9, 3.0, 0.55, cfg) and not growth_look_due(2.9, 1.0, 0.55, cfg)
     # placed surely enough for a growth report: no look; without the option or the growth alarm: never
     assert not growth_look_due(20.0, 3.0, 0.6, cfg)
-    assert not growth_look_due(20.0, 3.0, 0.55, DetectConfig())
+    assert not growth_look_due(20.0, 3.0, 0.55, DetectConfig(growth_look=False))
     assert not growth_look_due(20.0, 3.0, 0.55, DetectConfig(growth_look=True, growth_alarm=None))
+    # by default: on, with the growth report's factor and least growth
+    assert growth_look_due(6.0, 3.0, 0.55, DetectConfig()) and not growth_look_due(5.9, 3.0, 0.55, DetectConfig())
 
 
 def test_known_change_estimate_by_hand():
