@@ -148,8 +148,7 @@ def detect(
         True, "--growth-look/--no-growth-look",
         help="A leak placed with less than 60 % probability whose tracked flow reaches --growth-alarm times its flow "
         "when last reported is localized again at once, and a row with the corrected pipe written if its best pipe "
-        "moved (a track placed wrongly takes up the water of new leaks near it). Default: on; --no-growth-look "
-        "turns it off.",
+        "moved (a track placed wrongly takes up the water of new leaks near it).",
     ),
     min_pipe_probability: float = typer.Option(
         0.4, "--min-pipe-probability", min=0.0, max=1.0, metavar="P",

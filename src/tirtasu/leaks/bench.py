@@ -453,7 +453,8 @@ SPEED_YEAR = 2019  # seed and year of the speed run's scenario (it has decided c
 #: years simulated alike that decided a choice after they were added: 2020 and 2021 chose the
 #: misfit-scaled localization temperature (their false positives were looked at to find it),
 #: 2022–2025 turned it off again by default (scored with and without it); all six chose the
-#: relocalizations and the closing at a fifth with repeated growth reports
+#: relocalizations, the closing at a fifth with repeated growth reports, and the look again
+#: at a track placed too uncertainly for a growth report
 DECIDED_YEARS = (2020, 2021, 2022, 2023, 2024, 2025)
 HELD_OUT_YEARS = (2026, 2027)  # years simulated alike, never used for a choice before they were added
 #: the years ``benchmarks/bench_leak_years.py`` scores by default
