@@ -699,7 +699,7 @@ def test_growth_report_due_by_hand():
 
 def test_growth_look_due_by_hand():
     from tirtasu.leaks import DetectConfig
-    from tirtasu.leaks.detect import growth_look_due
+    from tirtasu.leaks.detect import growth_look_due, growth_report_due
 
     cfg = DetectConfig(growth_look=True, growth_alarm=2.0, growth_min_m3h=2.0, growth_p_min=0.6)
     # placed with 55 % (or not placed): a look once the flow is twice the reference and 2 m³/h more
@@ -709,8 +709,12 @@ def test_growth_look_due_by_hand():
     assert not growth_look_due(20.0, 3.0, 0.6, cfg)
     assert not growth_look_due(20.0, 3.0, 0.55, DetectConfig(growth_look=False))
     assert not growth_look_due(20.0, 3.0, 0.55, DetectConfig(growth_look=True, growth_alarm=None))
-    # by default: on, with the growth report's factor and least growth
+    # by default: on, when the flow doubles, with the growth report's least growth
     assert growth_look_due(6.0, 3.0, 0.55, DetectConfig()) and not growth_look_due(5.9, 3.0, 0.55, DetectConfig())
+    # the look's factor is its own: growth reports at 1.5 times, looks still at twice
+    apart = DetectConfig(growth_alarm=1.5, growth_look_factor=2.0)
+    assert growth_report_due(6.0, 4.0, 0.8, 0, apart) and not growth_look_due(6.0, 4.0, 0.55, apart)
+    assert growth_look_due(8.0, 4.0, 0.55, apart) and not growth_look_due(7.9, 4.0, 0.55, apart)
 
 
 def test_known_change_estimate_by_hand():

@@ -242,12 +242,17 @@ class DetectConfig:
         ``growth_alarm`` times its flow when last reported, however often (the second and third
         leaks beside a known one are each found so).
     growth_look : bool
-        A leak placed with less than ``growth_p_min`` whose tracked flow grows as much is, instead
-        of reported again, localized again at once as for ``relocate_h`` (a corrected row if its
+        A leak placed with less than ``growth_p_min`` whose tracked flow grows by
+        ``growth_look_factor`` is, instead of reported again, localized again at once as for ``relocate_h`` (a corrected row if its
         best pipe moved): a track placed wrongly and kept open takes up the water of new leaks
         near the place it stands for, and the change since its onset then points to them.
         Default True (docs/leaks.md, the trials: chosen on tuning, the study scenarios and the
         years 2019–2025; held-out 16 scored once).
+    growth_look_factor : float
+        That is, once its tracked flow reaches this multiple of its flow when last reported or
+        localized again (and at least ``growth_min_m3h`` more). Set apart from ``growth_alarm``:
+        a growth report only repeats a pipe, while a look places the change anew and may move
+        the track (docs/leaks.md, the trials).
     water_price_eur_m3 : float [€/m³]
         What a cubic metre of lost water costs the utility (production, or the tariff it could
         have been sold at) …
@@ -316,6 +321,7 @@ class DetectConfig:
     growth_p_min: float = 0.6
     growth_max_reports: int | None = None
     growth_look: bool = True
+    growth_look_factor: float = 2.0
     sens_hours: tuple = (1.0, 7.0, 13.0, 19.0)
     model_timezone: str | None = None
     calibrate_demand: bool = True
@@ -549,7 +555,7 @@ def growth_report_due(flow_m3h: float, reported_m3h: float, p_within: float, rep
         return False
     if cfg.growth_max_reports is not None and reports >= cfg.growth_max_reports:
         return False
-    return _grown(flow_m3h, reported_m3h, cfg)
+    return _grown(flow_m3h, reported_m3h, cfg.growth_alarm, cfg)
 
 
 def growth_look_due(flow_m3h: float, reference_m3h: float, p_within: float, cfg: "DetectConfig") -> bool:
@@ -569,15 +575,16 @@ def growth_look_due(flow_m3h: float, reference_m3h: float, p_within: float, cfg:
     -------
     bool
         With ``growth_look`` and ``growth_alarm`` set, for a leak placed with less than
-        ``growth_p_min`` (or not placed): the flow grew as :func:`growth_report_due` asks.
+        ``growth_p_min`` (or not placed): ``flow ≥ growth_look_factor × reference`` and
+        ``flow − reference ≥ growth_min_m3h``.
     """
     if not cfg.growth_look or cfg.growth_alarm is None or p_within >= cfg.growth_p_min:
         return False
-    return _grown(flow_m3h, reference_m3h, cfg)
+    return _grown(flow_m3h, reference_m3h, cfg.growth_look_factor, cfg)
 
 
-def _grown(flow_m3h: float, reference_m3h: float, cfg: "DetectConfig") -> bool:
-    return flow_m3h >= cfg.growth_alarm * reference_m3h and flow_m3h - reference_m3h >= cfg.growth_min_m3h
+def _grown(flow_m3h: float, reference_m3h: float, factor: float, cfg: "DetectConfig") -> bool:
+    return flow_m3h >= factor * reference_m3h and flow_m3h - reference_m3h >= cfg.growth_min_m3h
 
 
 def posterior_signature(post: np.ndarray, bases: np.ndarray, rank: int, top: int = 50):
