@@ -146,9 +146,9 @@ def detect(
     no_growth_alarm: bool = typer.Option(False, "--no-growth-alarm", help="Never report a leak again for its growth."),
     growth_look: bool = typer.Option(
         True, "--growth-look/--no-growth-look",
-        help="A leak placed with less than 60 % probability whose tracked flow reaches --growth-alarm times its flow "
-        "when last reported is localized again at once, and a row with the corrected pipe written if its best pipe "
-        "moved (a track placed wrongly takes up the water of new leaks near it).",
+        help="A leak placed with less than 60 % probability whose tracked flow doubles since it was last reported or "
+        "localized again (and grows 2 m³/h) is localized again at once, and a row with the corrected pipe written if "
+        "its best pipe moved (a track placed wrongly takes up the water of new leaks near it).",
     ),
     min_pipe_probability: float = typer.Option(
         0.4, "--min-pipe-probability", min=0.0, max=1.0, metavar="P",
