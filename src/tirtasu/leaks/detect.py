@@ -243,16 +243,16 @@ class DetectConfig:
         leaks beside a known one are each found so).
     growth_look : bool
         A leak placed with less than ``growth_p_min`` whose tracked flow grows by
-        ``growth_look_factor`` is, instead of reported again, localized again at once as for ``relocate_h`` (a corrected row if its
-        best pipe moved): a track placed wrongly and kept open takes up the water of new leaks
-        near the place it stands for, and the change since its onset then points to them.
-        Default True (docs/leaks.md, the trials: chosen on tuning, the study scenarios and the
+        ``growth_look_factor`` is, instead of reported again, localized again at once as for
+        ``relocate_h`` (a corrected row if its best pipe moved): a track placed wrongly and kept
+        open takes up the water of new leaks near the place it stands for, and the change since
+        its onset then points to them. Default True (docs/leaks.md, the trials: chosen on tuning, the study scenarios and the
         years 2019–2025; held-out 16 scored once).
     growth_look_factor : float
-        That is, once its tracked flow reaches this multiple of its flow when last reported or
-        localized again (and at least ``growth_min_m3h`` more). Set apart from ``growth_alarm``:
-        a growth report only repeats a pipe, while a look places the change anew and may move
-        the track (docs/leaks.md, the trials).
+        When ``growth_look`` looks again: once the tracked flow reaches this multiple of its
+        flow when last reported or localized again (and at least ``growth_min_m3h`` more).
+        Apart from ``growth_alarm``: a growth report only repeats a pipe, while a look places
+        the change anew and may move the track (docs/leaks.md, the trials).
     water_price_eur_m3 : float [€/m³]
         What a cubic metre of lost water costs the utility (production, or the tariff it could
         have been sold at) …
