@@ -246,8 +246,8 @@ class DetectConfig:
         ``growth_look_factor`` is, instead of reported again, localized again at once as for
         ``relocate_h`` (a corrected row if its best pipe moved): a track placed wrongly and kept
         open takes up the water of new leaks near the place it stands for, and the change since
-        its onset then points to them. Default True (docs/leaks.md, the trials: chosen on tuning, the study scenarios and the
-        years 2019–2025; held-out 16 scored once).
+        its onset then points to them. Default True (docs/leaks.md, the trials: chosen on
+        tuning, the study scenarios and the years 2019–2025; held-out 16 scored once).
     growth_look_factor : float
         When ``growth_look`` looks again: once the tracked flow reaches this multiple of its
         flow when last reported or localized again (and at least ``growth_min_m3h`` more).
