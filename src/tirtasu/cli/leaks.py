@@ -143,7 +143,10 @@ def detect(
         "reported (and 2 m³/h more): it grew, or another leak started close by. Only for leaks placed with at least "
         "60 % probability.",
     ),
-    no_growth_alarm: bool = typer.Option(False, "--no-growth-alarm", help="Never report a leak again for its growth."),
+    no_growth_alarm: bool = typer.Option(
+        False, "--no-growth-alarm",
+        help="Never report a leak again for its growth (nor localize an unsure one again when it doubles).",
+    ),
     growth_look: bool = typer.Option(
         True, "--growth-look/--no-growth-look",
         help="A leak placed with less than 60 % probability whose tracked flow doubles since it was last reported or "

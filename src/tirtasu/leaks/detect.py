@@ -242,8 +242,8 @@ class DetectConfig:
         ``growth_alarm`` times its flow when last reported, however often (the second and third
         leaks beside a known one are each found so).
     growth_look : bool
-        A leak placed with less than ``growth_p_min`` whose tracked flow grows by
-        ``growth_look_factor`` is, instead of reported again, localized again at once as for
+        A leak placed with less than ``growth_p_min`` whose tracked flow grows
+        ``growth_look_factor``-fold is, instead of reported again, localized again at once as for
         ``relocate_h`` (a corrected row if its best pipe moved): a track placed wrongly and kept
         open takes up the water of new leaks near the place it stands for, and the change since
         its onset then points to them. Default True (docs/leaks.md, the trials: chosen on
@@ -251,8 +251,9 @@ class DetectConfig:
     growth_look_factor : float
         When ``growth_look`` looks again: once the tracked flow reaches this multiple of its
         flow when last reported or localized again (and at least ``growth_min_m3h`` more).
-        Apart from ``growth_alarm``: a growth report only repeats a pipe, while a look places
-        the change anew and may move the track (docs/leaks.md, the trials).
+        Apart from ``growth_alarm``'s factor (a growth report only repeats a pipe, while a look
+        places the change anew and may move the track; docs/leaks.md, the trials), though with
+        ``growth_alarm`` None there are no looks either.
     water_price_eur_m3 : float [€/m³]
         What a cubic metre of lost water costs the utility (production, or the tariff it could
         have been sold at) …
@@ -555,7 +556,7 @@ def growth_report_due(flow_m3h: float, reported_m3h: float, p_within: float, rep
         return False
     if cfg.growth_max_reports is not None and reports >= cfg.growth_max_reports:
         return False
-    return _grown(flow_m3h, reported_m3h, cfg.growth_alarm, cfg)
+    return _grown(flow_m3h, reported_m3h, cfg.growth_alarm, cfg.growth_min_m3h)
 
 
 def growth_look_due(flow_m3h: float, reference_m3h: float, p_within: float, cfg: "DetectConfig") -> bool:
@@ -580,11 +581,11 @@ def growth_look_due(flow_m3h: float, reference_m3h: float, p_within: float, cfg:
     """
     if not cfg.growth_look or cfg.growth_alarm is None or p_within >= cfg.growth_p_min:
         return False
-    return _grown(flow_m3h, reference_m3h, cfg.growth_look_factor, cfg)
+    return _grown(flow_m3h, reference_m3h, cfg.growth_look_factor, cfg.growth_min_m3h)
 
 
-def _grown(flow_m3h: float, reference_m3h: float, factor: float, cfg: "DetectConfig") -> bool:
-    return flow_m3h >= factor * reference_m3h and flow_m3h - reference_m3h >= cfg.growth_min_m3h
+def _grown(flow_m3h: float, reference_m3h: float, factor: float, min_growth_m3h: float) -> bool:
+    return flow_m3h >= factor * reference_m3h and flow_m3h - reference_m3h >= min_growth_m3h
 
 
 def posterior_signature(post: np.ndarray, bases: np.ndarray, rank: int, top: int = 50):
