@@ -12,9 +12,10 @@ The default seeds are ``tirtasu.leaks.bench.SCORED_YEARS``. 2020–2025 (``DECID
 decided nothing when they were added, but each has decided a choice since: 2020 and 2021 the
 localization's misfit-scaled temperature (their false positives were looked at to find it),
 2022–2025 turning it off again by default (each was scored with and without it), and all six
-the relocalizations, the closing at a fifth with repeated growth reports, and the look again
-at a track placed too uncertainly for a growth report. 2026 and 2027
-(``HELD_OUT_YEARS``) have decided nothing. The table marks each year.
+the relocalizations, the closing at a fifth with repeated growth reports, the look again at
+a track placed too uncertainly for a growth report, and growth reports each time the flow
+grows by half. 2026 and 2027 (``HELD_OUT_YEARS``) have decided nothing. The table marks each
+year.
 
 Prints the table and writes it into ``docs/benchmarks.md`` between ``<!-- bench_leak_years -->``
 and ``<!-- /bench_leak_years -->``.

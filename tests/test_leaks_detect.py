@@ -227,7 +227,7 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
     assert list(written.columns[:2]) == ["link_id", "start_time"]
     assert list(written["link_id"]) == list(report.detections["link_id"])
     # --against-training reaches the detection's settings (sorted, once each); without it no
-    # window is tested against training. --growth-alarm likewise (2 by default, None when turned off)
+    # window is tested against training. --growth-alarm likewise (1.5 by default, None when turned off)
     import tirtasu.leaks.detect as detect_module
 
     seen = []
@@ -238,7 +238,7 @@ def test_cli_detect_from_files(tmp_path, abrupt_case, monkeypatch):
         result = CliRunner().invoke(app, args + extra)
         assert result.exit_code == 0, result.output
     assert [(c.training_windows_h, c.growth_alarm, c.pipe_p_min, c.rank_by_value, c.misfit_scale, c.growth_look) for c in seen] == [
-        ((72, 168), 3.0, 0.4, False, False, True), ((), 2.0, 0.4, False, False, True), ((), None, 0.0, True, True, False)
+        ((72, 168), 3.0, 0.4, False, False, True), ((), 1.5, 0.4, False, False, True), ((), None, 0.0, True, True, False)
     ]
     monkeypatch.undo()
     # a column that is not in the model: a clear message, no traceback
@@ -691,10 +691,12 @@ def test_growth_report_due_by_hand():
     capped = DetectConfig(growth_alarm=2.0, growth_max_reports=1)
     assert growth_report_due(20.0, 3.0, 0.8, 0, capped) and not growth_report_due(20.0, 3.0, 0.8, 1, capped)
     assert not growth_report_due(20.0, 3.0, 0.8, 0, DetectConfig(growth_alarm=None))
-    # by default: a factor of 2 (and 2 m³/h), each time again, however often already
+    # by default: a factor of 1.5 (and 2 m³/h), each time again, however often already
     default = DetectConfig()
-    assert growth_report_due(6.0, 3.0, 0.8, 0, default) and not growth_report_due(5.9, 3.0, 0.8, 0, default)
-    assert growth_report_due(24.0, 12.0, 0.8, 3, default)
+    assert growth_report_due(6.0, 4.0, 0.8, 0, default) and not growth_report_due(5.9, 4.0, 0.8, 0, default)
+    # reported at 3 m³/h: 4.5 is half as much again but only 1.5 m³/h more
+    assert not growth_report_due(4.5, 3.0, 0.8, 0, default)
+    assert growth_report_due(18.0, 12.0, 0.8, 3, default)
 
 
 def test_growth_look_due_by_hand():

@@ -138,10 +138,10 @@ def detect(
         "leaks, with more false alarms.",
     ),
     growth_alarm: float = typer.Option(
-        2.0, "--growth-alarm", min=1.1, metavar="FACTOR",
+        1.5, "--growth-alarm", min=1.1, metavar="FACTOR",
         help="Report a leak again, at its pipe, each time its tracked flow reaches FACTOR times its flow when last "
         "reported (and 2 m³/h more): it grew, or another leak started close by. Only for leaks placed with at least "
-        "60 % probability.",
+        "60 % probability. Default 1.5: each time the flow grows by half.",
     ),
     no_growth_alarm: bool = typer.Option(
         False, "--no-growth-alarm",
@@ -200,7 +200,7 @@ def detect(
 
     Reads wide CSVs (--pressures, --flows, --levels, --demands; columns named by the model's node
     and link ids) or, without them, the readings in the store (--dma, --from, --to). Writes one
-    row per leak (one more for a corrected place, and one more each time its flow doubles): link_id (empty when
+    row per leak (one more for a corrected place, and one more each time its flow grows by half): link_id (empty when
     the place is too uncertain to name a pipe), start_time (when it was detected), leak_flow_m3h (its flow then),
     estimated_start, candidates (next best pipes), node_id, p_within_300m, peak_flow_m3h,
     repair_time (empty while it runs), search_km (length of mains holding 90 % of the
