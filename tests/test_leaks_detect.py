@@ -693,7 +693,9 @@ def test_growth_report_due_by_hand():
     assert not growth_report_due(20.0, 3.0, 0.8, 0, DetectConfig(growth_alarm=None))
     # by default: a factor of 1.5 (and 2 m³/h), each time again, however often already
     default = DetectConfig()
-    assert growth_report_due(6.0, 4.0, 0.8, 0, default) and not growth_report_due(5.9, 4.0, 0.8, 0, default)
+    assert growth_report_due(6.0, 4.0, 0.8, 0, default)
+    # reported at 10 m³/h: 14.9 is 4.9 m³/h more but short of 1.5 times; 15 is not
+    assert not growth_report_due(14.9, 10.0, 0.8, 0, default) and growth_report_due(15.0, 10.0, 0.8, 0, default)
     # reported at 3 m³/h: 4.5 is half as much again but only 1.5 m³/h more
     assert not growth_report_due(4.5, 3.0, 0.8, 0, default)
     assert growth_report_due(18.0, 12.0, 0.8, 3, default)

@@ -141,7 +141,7 @@ def detect(
         1.5, "--growth-alarm", min=1.1, metavar="FACTOR",
         help="Report a leak again, at its pipe, each time its tracked flow reaches FACTOR times its flow when last "
         "reported (and 2 m³/h more): it grew, or another leak started close by. Only for leaks placed with at least "
-        "60 % probability. Default 1.5: each time the flow grows by half.",
+        "60 % probability. 1.5: each time the flow grows by half.",
     ),
     no_growth_alarm: bool = typer.Option(
         False, "--no-growth-alarm",
