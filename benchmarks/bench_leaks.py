@@ -23,7 +23,7 @@ Runs :func:`tirtasu.leaks.bench.run_bench` (the same as ``tirtasu leaks bench``)
    came with the two-week window (tested while every known leak is placed) and alarms
    without a pipe below 40 % made the default, and was scored once; an eleventh (new seeds)
    came with the detector's pipe distances mended (parallel pipes) and was scored once, and
-   so on for each later part up to the seventeenth (docs/benchmarks.md says what came with each);
+   so on for each later part up to the eighteenth (docs/benchmarks.md says what came with each);
 2. each scenario run through ``detect_leaks`` and scored with BattLeDIM's rules
    (``tirtasu.leaks.scoring.score``);
 3. the speed run: a year of L-Town at 5 min with the BattLeDIM layout, detection and

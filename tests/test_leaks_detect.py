@@ -673,6 +673,26 @@ def test_a_track_placed_too_uncertainly_for_a_growth_report_is_localized_again_w
     assert (hit["t"] - track["t"].iloc[0]) / pd.Timedelta(hours=1) not in DetectConfig().relocate_h
 
 
+def test_a_track_whose_look_keeps_its_pipe_is_reported_again_there():
+    """L-Town, the study scenario #505 (tuning; doubled noise): a 2.6 m³/h abrupt leak at p767
+    is reported at p752 (73 m off), 52 % likely to be within 300 m: too uncertain for a growth
+    report. An incipient leak at p730, 277 m from p752, grows to 12 m³/h and the track takes up
+    its water. Each time its flow doubles the track is localized again, and the best pipe stays
+    at p752. With ``growth_look_report`` (the default), once the data since the onset place it
+    there with at least 60 %, that is reported as a growth report, which finds the new leak;
+    without, a look that keeps the pipe writes nothing and the leak is never found."""
+    sim, found, reports = _bench_case_scored("L-Town #505, noise×2", "growth_look_report")
+    _found_only_with_the_setting(sim, found, "leak-03", "p730", "incipient")
+    det, hit = _row_that_found(reports, found, "leak-03")
+    first = det[(det["estimated_start"] == hit["estimated_start"]) & (det["t"] < hit["t"])].iloc[0]
+    assert hit["link_id"] == first["link_id"] == "p752"
+    assert first["p_within_300m"] < DetectConfig().growth_p_min <= hit["p_within_300m"]
+    assert hit["leak_flow_m3h"] >= DetectConfig().growth_look_factor * first["leak_flow_m3h"]
+    # the same track without the setting: never reported again at p752
+    old = reports[False].detections
+    assert list(old.loc[old["estimated_start"] == first["estimated_start"], "link_id"]) == ["p752"]
+
+
 def test_growth_report_due_by_hand():
     from tirtasu.leaks import DetectConfig
     from tirtasu.leaks.detect import growth_report_due

@@ -151,7 +151,8 @@ def detect(
         True, "--growth-look/--no-growth-look",
         help="A leak placed with less than 60 % probability whose tracked flow doubles since it was last reported or "
         "localized again (and grows 2 m³/h) is localized again at once, and a row with the corrected pipe written if "
-        "its best pipe moved (a track placed wrongly takes up the water of new leaks near it).",
+        "its best pipe moved (a track placed wrongly takes up the water of new leaks near it); if the pipe stays and is "
+        "now at least 60 % likely, the leak is reported again there.",
     ),
     min_pipe_probability: float = typer.Option(
         0.4, "--min-pipe-probability", min=0.0, max=1.0, metavar="P",
