@@ -264,7 +264,8 @@ class DetectConfig:
         data since its onset now place it there with at least ``growth_p_min``, the leak is
         reported again at that pipe, as a growth report: the growth is evidence that a second
         leak runs near the place the track stands for, and a place the evidence confirmed is
-        worth a visit. Without, a look that keeps the pipe writes nothing. Default True
+        worth a visit. It counts as one for ``growth_max_reports``. Without, a look that keeps
+        the pipe writes nothing. Default True
         (docs/leaks.md, the trials: chosen on the 55 tuning scenarios; held-out 18 scored once).
     water_price_eur_m3 : float [€/m³]
         What a cubic metre of lost water costs the utility (production, or the tariff it could
@@ -1282,26 +1283,25 @@ def detect_leaks(
                     ):
                         continue
                 else:
+                    # probability that the leak is within radius_m of the pipe reported
+                    d_old = dist.midpoint_to_pipes(k.link, limit=cfg.radius_m * 1.01)
+                    p_old = float(sum(post_r[i] for i, e in enumerate(candidates) if d_old[dist.pipe_index[e]] <= cfg.radius_m))
                     if dist.pipe_to_pipe(k.link, rk.pipes[0]) <= cfg.relocate_m:
-                        if looked and cfg.growth_look_report:
-                            # the look kept the place: sure enough now, the growth is reported there
-                            d_old = dist.midpoint_to_pipes(k.link, limit=cfg.radius_m * 1.01)
-                            p_old = float(sum(post_r[i] for i, e in enumerate(candidates) if d_old[dist.pipe_index[e]] <= cfg.radius_m))
-                            if p_old >= cfg.growth_p_min:
-                                rows.append({
-                                    **rows[k.row],
-                                    "start_time": min(hours[h] + pd.Timedelta(hours=1), end).strftime(TIME_FORMAT),
-                                    "leak_flow_m3h": round(k.flow, 3),
-                                    "p_within_300m": round(p_old, 3),
-                                })
-                                k.rows.append(len(rows) - 1)
-                                k.q_reported = k.flow
-                                k.growth_reports += 1
+                        capped = cfg.growth_max_reports is not None and k.growth_reports >= cfg.growth_max_reports
+                        if looked and cfg.growth_look_report and not capped and p_old >= cfg.growth_p_min:
+                            # the look kept the place, now sure enough: the growth is reported there
+                            rows.append({
+                                **rows[k.row],
+                                "start_time": min(hours[h] + pd.Timedelta(hours=1), end).strftime(TIME_FORMAT),
+                                "leak_flow_m3h": round(k.flow, 3),
+                                "p_within_300m": round(p_old, 3),
+                            })
+                            k.rows.append(len(rows) - 1)
+                            k.q_reported = k.flow
+                            k.growth_reports += 1
                         continue
                     # only when the evidence now clearly prefers the new place: within radius_m
                     # of it is more likely (by relocate_odds) than within radius_m of the pipe reported
-                    d_old = dist.midpoint_to_pipes(k.link, limit=cfg.radius_m * 1.01)
-                    p_old = float(sum(post_r[i] for i, e in enumerate(candidates) if d_old[dist.pipe_index[e]] <= cfg.radius_m))
                     if DEBUG:
                         print("  p_new", rk.probability[0], "p_old", p_old)
                     if rk.probability[0] < max(cfg.p_min, cfg.relocate_odds * p_old):
