@@ -691,6 +691,13 @@ def test_a_track_whose_look_keeps_its_pipe_is_reported_again_there():
     # the same track without the setting: never reported again at p752
     old = reports[False].detections
     assert list(old.loc[old["estimated_start"] == first["estimated_start"], "link_id"]) == ["p752"]
+    # the look's report is a growth report: with none allowed (growth_max_reports 0) it is not written
+    from tirtasu.leaks.bench import START, TRAIN_DAYS, inputs_of
+
+    wn = load_model(sim.scenario.model)
+    train_until = START + pd.Timedelta(days=TRAIN_DAYS)
+    capped = detect_leaks(wn, inputs_of(sim), train_until=train_until, config=DetectConfig(growth_max_reports=0)).detections
+    assert list(capped.loc[capped["estimated_start"] == first["estimated_start"], "link_id"]) == ["p752"]
 
 
 def test_growth_report_due_by_hand():
