@@ -1207,6 +1207,11 @@ def detect_leaks(
         kappa = distance_weight(flow_m3h, cfg)
         return rank_pipes(post_r, candidates, dist, radius_m=cfg.radius_m, distance_weight=kappa), post_r
 
+    def p_within_of(link: str, post: np.ndarray) -> float:
+        """Posterior probability (``post`` over the candidates) that the leak is within radius_m of ``link``."""
+        d = dist.midpoint_to_pipes(link, limit=cfg.radius_m * 1.01)
+        return float(sum(post[i] for i, e in enumerate(candidates) if d[dist.pipe_index[e]] <= cfg.radius_m))
+
     def report_growth(k: _Known, hour: pd.Timestamp, **fields) -> None:
         """Report leak ``k`` again at its pipe with its flow now, once the data of ``hour`` are in."""
         rows.append({
@@ -1297,17 +1302,16 @@ def detect_leaks(
                     ):
                         continue
                 else:
-                    # probability that the leak is within radius_m of the pipe reported
-                    d_old = dist.midpoint_to_pipes(k.link, limit=cfg.radius_m * 1.01)
-                    p_old = float(sum(post_r[i] for i, e in enumerate(candidates) if d_old[dist.pipe_index[e]] <= cfg.radius_m))
                     if dist.pipe_to_pipe(k.link, rk.pipes[0]) <= cfg.relocate_m:
-                        if (looked and cfg.growth_look_report and not _growth_capped(k.growth_reports, cfg)
-                                and p_old >= cfg.growth_p_min):
-                            # the look kept the place, now sure enough: the growth is reported there
-                            report_growth(k, hours[h], p_within_300m=round(p_old, 3))
+                        if looked and cfg.growth_look_report and not _growth_capped(k.growth_reports, cfg):
+                            p_old = p_within_of(k.link, post_r)
+                            if p_old >= cfg.growth_p_min:
+                                # the look kept the place, now sure enough: the growth is reported there
+                                report_growth(k, hours[h], p_within_300m=round(p_old, 3))
                         continue
                     # only when the evidence now clearly prefers the new place: within radius_m
                     # of it is more likely (by relocate_odds) than within radius_m of the pipe reported
+                    p_old = p_within_of(k.link, post_r)
                     if DEBUG:
                         print("  p_new", rk.probability[0], "p_old", p_old)
                     if rk.probability[0] < max(cfg.p_min, cfg.relocate_odds * p_old):
