@@ -253,10 +253,10 @@ CASES = [
     BenchCase("ky4", 485, "held-out 18", layout="dense"),
 ]
 
-# Tuning scenarios outside the benchmark's table, for studies of the method (docs/leaks.md,
+# Tuning scenarios outside the benchmark's table, for studies of the method (docs/leaks-history.md,
 # the trials): the same seven kinds as each part's L-Town scenarios, from other seeds.
 STUDY_CASES = [*_scenario_set("tuning", 224, None), *_scenario_set("tuning", 501, None)]
-#: further L-Town seeds run as tuning data in studies outside the table (docs/leaks.md, the
+#: further L-Town seeds run as tuning data in studies outside the table (docs/leaks-history.md, the
 #: trials: #601–#607 and #611–#617 of every kind, the sparse and ``C×0.75`` ones of #621–#677);
 #: never to be held out
 STUDY_SEEDS = (*range(601, 608), *range(611, 618), *range(621, 678))

@@ -107,7 +107,7 @@ class DetectConfig:
         training period. The known leaks may then be anywhere between nothing and their whole
         flow, and the demand balance alone raises no alarm (demand drifts over weeks). Empty: no
         such test (the default: with the last week, (168,), the benchmark's held-out scenarios
-        had more false alarms and less of the perfect €; see ``docs/leaks.md``).
+        had more false alarms and less of the perfect €; see ``docs/leaks-history.md``).
     training_model_error : float
         Against the training period the error of the known leaks' signatures (the model's, and
         their place) shows whole too: the alarm threshold of those windows is raised by the
@@ -120,7 +120,7 @@ class DetectConfig:
         evidence since its onset, and a row naming its pipe is written as soon as that pipe
         has ``max(p_min, pipe_p_min)``. 0: every alarm names a pipe. Where sensors are sparse
         a pipe named with less than 40 % is usually wrong (on the benchmark's tuning scenarios:
-        3 of 7 within 300 m of a leak on KY2, none of 7 on KY4); see ``docs/leaks.md``.
+        3 of 7 within 300 m of a leak on KY2, none of 7 on KY4); see ``docs/leaks-history.md``.
     rank_by_value : bool
         Report the pipe that maximises the expected worth of a visit (the water saved, less
         the crew's search, which grows with the distance to the leak, and a visit in vain; see
@@ -165,7 +165,7 @@ class DetectConfig:
         Regress the demand balance on each smart meter (True) or on their total (False, the
         default: on the simulated scenarios each meter cut the balance's noise about tenfold, yet
         found fewer leaks with more false positives, the early alarms of small leaks placed
-        wrongly; docs/leaks.md, the trials).
+        wrongly; docs/leaks-history.md, the trials).
     p_min : float
         An alarm whose best pipe has less than this posterior probability of being within
         ``radius_m`` of the leak waits for more evidence …
@@ -193,7 +193,7 @@ class DetectConfig:
         positives per scenario, 67.1 % of the perfect €, against 95, 0.71, 63.4 % without; seven
         years of L-Town: 100 of 161 leaks with 27 false positives and 63.1 % of the perfect €,
         against 103 with 35 and 67.0 % without; on KY4 (few sensors) a fifth of the false
-        positives (see ``docs/leaks.md``).
+        positives (see ``docs/leaks-history.md``).
     shrinkage : float or None
         Shrinkage of the residual correlation towards the identity. None: chosen from the
         training period (the one under which residuals of half of its days are most likely
@@ -207,7 +207,7 @@ class DetectConfig:
         growth reports then find (hence ``growth_max_reports`` None beside it). With 0.35 and
         one growth report: 99 of L-Town's 132 tuning leaks, 65.7 % of the perfect €, and 112 of
         161 leaks, 71.5 % over the years 2019–2025; with these defaults 100, 66.7 % and 114,
-        72.4 % (docs/leaks.md). 0.2 alone lost a leak in five of those seven years.
+        72.4 % (docs/leaks-history.md). 0.2 alone lost a leak in five of those seven years.
     repair_hours : int [h]
     merge_m : float [m]
         A new alarm this close to a leak found less than ``merge_days`` earlier refines it.
@@ -235,7 +235,7 @@ class DetectConfig:
         (and at least ``growth_min_m3h`` more), report it again, at its pipe, with the flow it
         has now: it grew, or a second leak started close by (their signatures are alike and the
         tracking gives the known leak both flows). None: never. Default 1.5, each time the flow
-        grows by half (docs/leaks.md, the trials: chosen on 55 L-Town tuning scenarios, 274 of
+        grows by half (docs/leaks-history.md, the trials: chosen on 55 L-Town tuning scenarios, 274 of
         344 leaks, 63 false positives, 66.4 % of the perfect € against 268, 61 and 65.4 % with
         2, and the years 2019–2025, 115 of 161, 51, 73.8 % against 114, 43, 73.6 %; held-out
         17 scored once: the same leaks and €; on held-out 1–16 the same € with 6 % more false
@@ -254,13 +254,13 @@ class DetectConfig:
         ``growth_look_factor``-fold is, instead of reported again, localized again at once as for
         ``relocate_h`` (a corrected row if its best pipe moved): a track placed wrongly and kept
         open takes up the water of new leaks near the place it stands for, and the change since
-        its onset then points to them. Default True (docs/leaks.md, the trials: chosen on
+        its onset then points to them. Default True (docs/leaks-history.md, the trials: chosen on
         tuning, the study scenarios and the years 2019–2025; held-out 16 scored once).
     growth_look_factor : float
         When ``growth_look`` looks again: once the tracked flow reaches this multiple of its
         flow when last reported or localized again (and at least ``growth_min_m3h`` more).
         Apart from ``growth_alarm``'s factor (a growth report only repeats a pipe, while a look
-        places the change anew and may move the track; docs/leaks.md, the trials), though with
+        places the change anew and may move the track; docs/leaks-history.md, the trials), though with
         ``growth_alarm`` None there are no looks either.
     growth_look_report : bool
         When such a look keeps the leak's pipe (its best pipe within ``relocate_m``) and the
@@ -268,7 +268,7 @@ class DetectConfig:
         reported again at that pipe, as a growth report: the growth is evidence that a second
         leak runs near the place the track stands for, and a place the evidence confirmed is
         worth a visit. It counts as one for ``growth_max_reports``. Without, a look that keeps
-        the pipe writes nothing. Default True (docs/leaks.md, the trials: chosen on 55 L-Town
+        the pipe writes nothing. Default True (docs/leaks-history.md, the trials: chosen on 55 L-Town
         tuning scenarios, 281 of 344 leaks, 62 false positives, 69.0 % of the perfect € against
         274, 63 and 66.4 % without; held-out 18 scored once: L-Town a leak more, 60.7 % against
         60.0 %; on held-out L-Town 1–17 six leaks and six false positives more, the same €).
