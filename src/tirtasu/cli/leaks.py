@@ -406,9 +406,10 @@ def bench(
     Scenarios: L-Town (BattLeDIM layout and a sparse one) and other networks in other units, 8
     weeks after 2 leak-free weeks, 6–8 leaks of 1–8 % of the mean inflow, several seeds and noise
     levels, outdated models (demands, pipe roughness), layouts half placed by place-sensors or
-    at BattLeDIM's density by length of main. Ten held-out parts (other seeds, another network)
-    are not used to tune the method (the first and the seventh each decided one choice) and are
-    reported separately, each and all together per network.
+    at BattLeDIM's density by length of main. Held-out parts (other seeds, another network), one
+    added with each change of the method and scored once for it, are not used to tune it (the
+    first and the seventh each decided one choice) and are reported separately, each and all
+    together per network; docs/leaks-history.md tells how each was added.
     Scores follow BattLeDIM (tirtasu.leaks.scoring).
     """
     from tirtasu.leaks.bench import run_bench
