@@ -257,9 +257,9 @@ CASES = [
 # the trials): the same seven kinds as each part's L-Town scenarios, from other seeds.
 STUDY_CASES = [*_scenario_set("tuning", 224, None), *_scenario_set("tuning", 501, None)]
 #: further L-Town seeds run as tuning data in studies outside the table (docs/leaks-history.md, the
-#: trials: #601–#607 and #611–#617 of every kind, the sparse and ``C×0.75`` ones of #621–#677);
-#: never to be held out
-STUDY_SEEDS = (*range(601, 608), *range(611, 618), *range(621, 678))
+#: trials: #601–#607 and #611–#617 of every kind, the sparse and ``C×0.75`` ones of #621–#677,
+#: and every kind of #701–#767, seven sets of seven); never to be held out
+STUDY_SEEDS = (*range(601, 608), *range(611, 618), *range(621, 678), *(s + k for s in range(701, 762, 10) for k in range(7)))
 
 
 def network_path(key: str) -> Path:
